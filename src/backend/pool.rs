@@ -1,0 +1,228 @@
+//! A pool of connections to one server. Connections are keyed by the capabilities
+//! that shape replies, reset with COM_CHANGE_USER when handed to a new session,
+//! and returned by the `Guard`'s `Drop`, or closed when they cannot be trusted.
+
+use std::ops::{Deref, DerefMut};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::{Duration, Instant};
+
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tracing::debug;
+
+use super::conn::{BackendConn, SessionParams};
+use super::error::BackendError;
+use crate::protocol::handshake::Greeting;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerAddr {
+    pub name: String,
+    pub address: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct PoolSettings {
+    pub min_idle: usize,
+    pub max: usize,
+    pub connect_timeout: Duration,
+    pub idle_timeout: Duration,
+}
+
+struct Idle {
+    conn: BackendConn,
+    permit: OwnedSemaphorePermit,
+    since: Instant,
+}
+
+#[derive(Debug, Default)]
+pub struct PoolStats {
+    pub connects: AtomicU64,
+    pub connect_errors: AtomicU64,
+    pub reuses: AtomicU64,
+    pub discarded: AtomicU64,
+}
+
+pub struct Pool {
+    pub server: Arc<ServerAddr>,
+    settings: PoolSettings,
+    /// One permit per open connection, idle or in use.
+    slots: Arc<Semaphore>,
+    /// A plain mutex: held only to push or pop, never across an await.
+    idle: Mutex<Vec<Idle>>,
+    /// The last greeting seen from this server (version and capabilities that the
+    /// proxy's own greeting to clients mirrors).
+    greeting: Mutex<Option<Greeting>>,
+    pub stats: PoolStats,
+}
+
+impl Pool {
+    pub fn new(server: ServerAddr, settings: PoolSettings) -> Arc<Self> {
+        let pool = Arc::new(Self {
+            server: Arc::new(server),
+            slots: Arc::new(Semaphore::new(settings.max)),
+            settings,
+            idle: Mutex::new(Vec::new()),
+            greeting: Mutex::new(None),
+            stats: PoolStats::default(),
+        });
+        spawn_reaper(Arc::downgrade(&pool));
+        pool
+    }
+
+    pub fn greeting(&self) -> Option<Greeting> {
+        self.greeting.lock().ok().and_then(|g| g.clone())
+    }
+
+    pub fn idle_count(&self) -> usize {
+        self.idle.lock().map(|i| i.len()).unwrap_or(0)
+    }
+
+    pub fn open_count(&self) -> usize {
+        self.settings.max - self.slots.available_permits()
+    }
+
+    /// A connection set up for `params`: a pooled one of the same key reset with
+    /// COM_CHANGE_USER, or a new one. Also returns the server's OK to the login.
+    pub async fn checkout(self: &Arc<Self>, params: &SessionParams) -> Result<(Guard, Vec<u8>), BackendError> {
+        let key = params.pool_key();
+        while let Some(idle) = self.take_idle(key) {
+            let Idle { mut conn, permit, .. } = idle;
+            match conn.change_user(params).await {
+                Ok(ok) => {
+                    self.stats.reuses.fetch_add(1, Ordering::Relaxed);
+                    return Ok((self.guard(conn, permit), ok));
+                }
+                // The login itself was refused (unknown database, say): the server is
+                // fine, the client must hear why.
+                Err(e @ BackendError::Refused { .. }) => {
+                    self.stats.discarded.fetch_add(1, Ordering::Relaxed);
+                    return Err(e);
+                }
+                // A pooled connection the server has closed meanwhile: try the next.
+                Err(e) => {
+                    debug!(server = %self.server.name, error = %e, "discarding a dead pooled connection");
+                    self.stats.discarded.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }
+        let permit = self.acquire_slot().await?;
+        self.stats.connects.fetch_add(1, Ordering::Relaxed);
+        match BackendConn::connect(self.server.clone(), params, self.settings.connect_timeout).await {
+            Ok((conn, ok)) => {
+                if let Ok(mut g) = self.greeting.lock() {
+                    *g = Some(conn.greeting.clone());
+                }
+                Ok((self.guard(conn, permit), ok))
+            }
+            Err(e) => {
+                self.stats.connect_errors.fetch_add(1, Ordering::Relaxed);
+                Err(e)
+            }
+        }
+    }
+
+    fn guard(self: &Arc<Self>, conn: BackendConn, permit: OwnedSemaphorePermit) -> Guard {
+        Guard { conn: Some(conn), permit: Some(permit), pool: self.clone() }
+    }
+
+    fn take_idle(&self, key: (u32, u32)) -> Option<Idle> {
+        let mut idle = self.idle.lock().ok()?;
+        // Most recently used first: its server-side caches are warm, and the oldest
+        // ones are left for the reaper.
+        let pos = idle.iter().rposition(|i| i.conn.key() == key)?;
+        Some(idle.remove(pos))
+    }
+
+    /// A slot for a new connection. When the pool is full of idle connections of
+    /// other keys, the oldest of them makes room.
+    async fn acquire_slot(&self) -> Result<OwnedSemaphorePermit, BackendError> {
+        if let Ok(p) = self.slots.clone().try_acquire_owned() {
+            return Ok(p);
+        }
+        let evicted = self.idle.lock().ok().and_then(|mut idle| (!idle.is_empty()).then(|| idle.remove(0)));
+        drop(evicted);
+        let wait = self.settings.connect_timeout;
+        match tokio::time::timeout(wait, self.slots.clone().acquire_owned()).await {
+            Ok(Ok(p)) => Ok(p),
+            _ => Err(BackendError::PoolExhausted { server: self.server.name.clone(), max: self.settings.max, after: wait }),
+        }
+    }
+
+    fn check_in(&self, mut conn: BackendConn, permit: OwnedSemaphorePermit) {
+        if conn.busy || conn.poisoned {
+            self.stats.discarded.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        conn.dirty = true;
+        if let Ok(mut idle) = self.idle.lock() {
+            idle.push(Idle { conn, permit, since: Instant::now() });
+        }
+    }
+
+    /// Closes idle connections past `idle_timeout`, keeping `min_idle`.
+    fn reap(&self) {
+        let Ok(mut idle) = self.idle.lock() else { return };
+        let now = Instant::now();
+        let mut keep = idle.len();
+        idle.retain(|i| {
+            let expired = now.duration_since(i.since) >= self.settings.idle_timeout;
+            if expired && keep > self.settings.min_idle {
+                keep -= 1;
+                false
+            } else {
+                true
+            }
+        });
+    }
+}
+
+fn spawn_reaper(pool: Weak<Pool>) {
+    tokio::spawn(async move {
+        let period = match pool.upgrade() {
+            Some(p) => (p.settings.idle_timeout / 4).clamp(Duration::from_millis(100), Duration::from_secs(30)),
+            None => return,
+        };
+        let mut tick = tokio::time::interval(period);
+        loop {
+            tick.tick().await;
+            let Some(p) = pool.upgrade() else { return };
+            p.reap();
+        }
+    });
+}
+
+/// A checked-out connection. Dropping it returns the connection to the pool if its
+/// last reply was read to the end, and closes it otherwise.
+pub struct Guard {
+    conn: Option<BackendConn>,
+    permit: Option<OwnedSemaphorePermit>,
+    pool: Arc<Pool>,
+}
+
+impl Guard {
+    pub fn pool(&self) -> &Arc<Pool> {
+        &self.pool
+    }
+}
+
+impl Deref for Guard {
+    type Target = BackendConn;
+    fn deref(&self) -> &BackendConn {
+        // Both are Some from construction until drop.
+        self.conn.as_ref().expect("guard holds a connection until dropped")
+    }
+}
+
+impl DerefMut for Guard {
+    fn deref_mut(&mut self) -> &mut BackendConn {
+        self.conn.as_mut().expect("guard holds a connection until dropped")
+    }
+}
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        if let (Some(conn), Some(permit)) = (self.conn.take(), self.permit.take()) {
+            self.pool.check_in(conn, permit);
+        }
+    }
+}

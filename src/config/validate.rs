@@ -1,0 +1,161 @@
+//! Semantic checks on a parsed config, each problem with its key path.
+
+use std::collections::HashSet;
+use std::fmt;
+
+use super::{Config, Role};
+use crate::protocol::auth::StoredPassword;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    /// Dotted key path (`servers[1].address`); empty for the file as a whole.
+    pub path: String,
+    pub message: String,
+}
+
+impl ConfigError {
+    pub fn new(path: impl Into<String>, message: impl Into<String>) -> Self {
+        Self { path: path.into(), message: message.into() }
+    }
+
+    pub(super) fn unknown_key(path: &str) -> Self {
+        Self::new(path, "unknown key")
+    }
+
+    pub(super) fn from_toml(e: &toml::de::Error) -> Self {
+        // toml's message has the line and a caret; the key path is in the text.
+        Self::new("", e.to_string().trim_end().to_string())
+    }
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.path.is_empty() {
+            write!(f, "{}", self.message)
+        } else {
+            write!(f, "{}: {}", self.path, self.message)
+        }
+    }
+}
+
+pub(super) fn validate(c: &Config) -> Vec<ConfigError> {
+    let mut errs = Vec::new();
+    let mut err = |path: String, msg: String| errs.push(ConfigError::new(path, msg));
+
+    if let Err(e) = check_address(&c.proxy.listen) {
+        err("proxy.listen".into(), e);
+    }
+    if !(1024..=1 << 30).contains(&c.proxy.max_allowed_packet) {
+        err("proxy.max_allowed_packet".into(), "must be between 1024 and 1073741824 bytes".into());
+    }
+    if c.proxy.shutdown_timeout.is_zero() {
+        err("proxy.shutdown_timeout".into(), "must be more than 0".into());
+    }
+    if !c.proxy.server_version.is_ascii() || c.proxy.server_version.contains('\0') {
+        err("proxy.server_version".into(), "must be ASCII without NUL".into());
+    }
+    if c.backend.user.is_empty() {
+        err("backend.user".into(), "is required".into());
+    }
+    if c.backend.connect_timeout.is_zero() {
+        err("backend.connect_timeout".into(), "must be more than 0".into());
+    }
+    if c.backend.pool_max == 0 {
+        err("backend.pool_max".into(), "must be at least 1".into());
+    }
+    if c.backend.pool_min > c.backend.pool_max {
+        err("backend.pool_min".into(), format!("{} is more than backend.pool_max ({})", c.backend.pool_min, c.backend.pool_max));
+    }
+
+    if c.servers.is_empty() {
+        err("servers".into(), "at least one server is required".into());
+    }
+    let mut names = HashSet::new();
+    let mut addresses = HashSet::new();
+    for (i, s) in c.servers.iter().enumerate() {
+        if s.name.is_empty() || !s.name.chars().all(|ch| ch.is_ascii_alphanumeric() || "-_.".contains(ch)) {
+            err(format!("servers[{i}].name"), format!("{:?} must be non-empty letters, digits, '-', '_' or '.'", s.name));
+        }
+        if !names.insert(s.name.as_str()) {
+            err(format!("servers[{i}].name"), format!("duplicate server name {:?}", s.name));
+        }
+        match check_address(&s.address) {
+            Err(e) => err(format!("servers[{i}].address"), e),
+            Ok(()) => {
+                if !addresses.insert(s.address.as_str()) {
+                    err(format!("servers[{i}].address"), format!("{} is listed twice", s.address));
+                }
+            }
+        }
+    }
+    if !c.servers.is_empty() && !c.servers.iter().any(|s| s.role == Role::Master) {
+        err("servers".into(), "no server has role = \"master\"".into());
+    }
+
+    if c.users.is_empty() {
+        err("users".into(), "at least one user is required".into());
+    }
+    let mut users = HashSet::new();
+    for (i, u) in c.users.iter().enumerate() {
+        if u.name.is_empty() {
+            err(format!("users[{i}].name"), "is required".into());
+        }
+        if !users.insert(u.name.as_str()) {
+            err(format!("users[{i}].name"), format!("duplicate user {:?}", u.name));
+        }
+        if let Err(e) = StoredPassword::from_config(&u.password) {
+            err(format!("users[{i}].password"), e.to_string());
+        }
+        if u.backend_password.is_some() && u.backend_user.is_none() {
+            err(format!("users[{i}].backend_password"), "set without backend_user".into());
+        }
+    }
+    errs
+}
+
+/// `host:port` with a port in range; the host is resolved when connecting.
+fn check_address(addr: &str) -> Result<(), String> {
+    let Some((host, port)) = addr.rsplit_once(':') else {
+        return Err(format!("{addr:?} is not host:port"));
+    };
+    if host.is_empty() {
+        return Err(format!("{addr:?} has no host"));
+    }
+    match port.parse::<u16>() {
+        Ok(p) if p > 0 => Ok(()),
+        _ => Err(format!("{addr:?} has no valid port")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::Config;
+
+    #[test]
+    fn collects_every_problem() {
+        let text = r#"
+[proxy]
+listen = "nowhere"
+[backend]
+user = ""
+pool_min = 10
+pool_max = 2
+[[servers]]
+name = "a"
+address = "127.0.0.1:0"
+role = "replica"
+[[servers]]
+name = "a"
+address = "127.0.0.1:1"
+role = "replica"
+[[users]]
+name = "u"
+password = "*0123456789012345678901234567890123456789ZZ"
+"#;
+        let errs = Config::parse(text).expect_err("invalid");
+        let paths: Vec<_> = errs.iter().map(|e| e.path.as_str()).collect();
+        for want in ["proxy.listen", "backend.user", "backend.pool_min", "servers[0].address", "servers[1].name", "servers"] {
+            assert!(paths.contains(&want), "missing {want} in {errs:?}");
+        }
+    }
+}

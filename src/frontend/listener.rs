@@ -1,0 +1,112 @@
+//! Accepting clients: one task per connection, a bounded back-off when the process
+//! runs out of file descriptors, and a drain on shutdown.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use tokio::net::TcpListener;
+use tokio::sync::{watch, Notify};
+use tracing::{info, warn, Instrument};
+
+use super::session;
+use crate::runtime::Runtime;
+
+/// State every session shares: the runtime snapshot and process-wide counters.
+pub struct Shared {
+    pub runtime: ArcSwap<Runtime>,
+    next_connection_id: AtomicU32,
+    active: AtomicUsize,
+    idle_notify: Notify,
+    /// Flips to true when the proxy is shutting down.
+    pub shutdown: watch::Receiver<bool>,
+}
+
+impl Shared {
+    pub fn new(runtime: Runtime, shutdown: watch::Receiver<bool>) -> Arc<Self> {
+        Arc::new(Self {
+            runtime: ArcSwap::from_pointee(runtime),
+            next_connection_id: AtomicU32::new(1),
+            active: AtomicUsize::new(0),
+            idle_notify: Notify::new(),
+            shutdown,
+        })
+    }
+
+    pub fn next_connection_id(&self) -> u32 {
+        self.next_connection_id.fetch_add(1, Ordering::Relaxed)
+    }
+
+    pub fn active_sessions(&self) -> usize {
+        self.active.load(Ordering::Relaxed)
+    }
+
+    /// Waits until no session is left or `deadline` passes; returns how many are left.
+    pub async fn drained(&self, deadline: Duration) -> usize {
+        let wait = async {
+            loop {
+                let notified = self.idle_notify.notified();
+                if self.active_sessions() == 0 {
+                    return;
+                }
+                notified.await;
+            }
+        };
+        let _ = tokio::time::timeout(deadline, wait).await;
+        self.active_sessions()
+    }
+}
+
+/// Counts a session for the drain, whatever way its task ends.
+struct ActiveSession(Arc<Shared>);
+
+impl Drop for ActiveSession {
+    fn drop(&mut self) {
+        if self.0.active.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.0.idle_notify.notify_waiters();
+        }
+    }
+}
+
+/// Accepts clients until shutdown.
+pub async fn serve(listener: TcpListener, shared: Arc<Shared>) {
+    let mut shutdown = shared.shutdown.clone();
+    let mut backoff = Duration::from_millis(5);
+    loop {
+        let accepted = tokio::select! {
+            r = listener.accept() => r,
+            _ = shutdown.wait_for(|s| *s) => break,
+        };
+        match accepted {
+            Ok((socket, peer)) => {
+                backoff = Duration::from_millis(5);
+                spawn_session(&shared, socket, peer);
+            }
+            Err(e) => {
+                // EMFILE/ENFILE and friends: keep serving the clients we have and
+                // retry later instead of spinning on accept.
+                warn!(error = %e, retry_in = ?backoff, "accept failed");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(1));
+            }
+        }
+    }
+    info!("stopped accepting connections");
+}
+
+fn spawn_session(shared: &Arc<Shared>, socket: tokio::net::TcpStream, peer: SocketAddr) {
+    let id = shared.next_connection_id();
+    shared.active.fetch_add(1, Ordering::AcqRel);
+    let guard = ActiveSession(shared.clone());
+    let shared = shared.clone();
+    let span = tracing::info_span!("client", id, %peer);
+    tokio::spawn(
+        async move {
+            session::run(shared, socket, peer, id).await;
+            drop(guard);
+        }
+        .instrument(span),
+    );
+}

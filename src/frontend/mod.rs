@@ -1,0 +1,8 @@
+//! The client side: accepting connections, authenticating clients, and each
+//! client's session loop.
+
+mod auth;
+mod listener;
+mod session;
+
+pub use listener::{serve, Shared};

@@ -1,0 +1,410 @@
+//! One client's session: the handshake, then a loop of read command → route →
+//! forward → relay reply. Every command goes to the server `route` picks, over the
+//! session's connection to it.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpStream;
+use tracing::{debug, info, warn};
+
+use super::auth::{self, AuthOutcome};
+use super::listener::Shared;
+use crate::backend::{BackendError, Guard, SessionParams};
+use crate::protocol::auth::{new_scramble, NATIVE_PASSWORD};
+use crate::protocol::command::{self, response_kind, ResponseKind};
+use crate::protocol::err::code;
+use crate::protocol::handshake::{
+    ChangeUser, ClientHello, Greeting, CLIENT_DEPRECATE_EOF, CLIENT_SSL, PROXY_CAPABILITIES,
+    PROXY_MARIADB_CAPABILITIES, SSL_REQUEST_LEN,
+};
+use crate::protocol::ok::{ok_status, STATUS_AUTOCOMMIT, STATUS_IN_TRANS};
+use crate::protocol::response::ResponseScanner;
+use crate::protocol::stream::{PacketStream, StreamError};
+use crate::protocol::ErrPacket;
+use crate::relay::{relay_reply, Relayed};
+use crate::route::{route, Target};
+use crate::runtime::Runtime;
+
+/// A client that connects and says nothing is dropped after this.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// The handshake response carries user, database and attributes: bounded.
+const HANDSHAKE_LIMIT: usize = 64 * 1024;
+/// utf8mb4_general_ci, offered when no backend has been reached yet.
+const DEFAULT_COLLATION: u8 = 45;
+
+struct Session {
+    shared: Arc<Shared>,
+    client: PacketStream,
+    peer: SocketAddr,
+    /// The scramble the client last saw; COM_CHANGE_USER is checked against it.
+    scramble: [u8; 20],
+    capabilities: u32,
+    user: String,
+    params: SessionParams,
+    /// The session's connection to its server and which server it is.
+    backend: Option<(usize, Guard)>,
+    /// Status flags of the last reply (transaction state).
+    status: u16,
+}
+
+/// Why a session ended, for the log.
+enum End {
+    ClientQuit,
+    ClientGone,
+    Shutdown,
+    Error(String),
+}
+
+pub async fn run(shared: Arc<Shared>, socket: TcpStream, peer: SocketAddr, id: u32) {
+    let client = PacketStream::new(socket);
+    let mut session = match tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake(shared, client, peer, id)).await {
+        Ok(Some(s)) => s,
+        Ok(None) => return,
+        Err(_) => {
+            debug!("handshake timed out");
+            return;
+        }
+    };
+    let end = session.command_loop().await;
+    match end {
+        End::ClientQuit | End::ClientGone => debug!(user = %session.user, "client disconnected"),
+        End::Shutdown => info!(user = %session.user, "session closed for shutdown"),
+        End::Error(why) => warn!(user = %session.user, reason = %why, "session closed"),
+    }
+    session.client.shutdown().await;
+}
+
+/// The connection phase: greet, authenticate, get a backend connection, say OK.
+async fn handshake(shared: Arc<Shared>, mut client: PacketStream, peer: SocketAddr, id: u32) -> Option<Session> {
+    let rt = shared.runtime.load_full();
+    let greeting = greeting_for(&rt, id);
+    let mut scramble = [0u8; 20];
+    scramble.copy_from_slice(&greeting.nonce);
+    client.write_payload(0, &greeting.to_payload()).await.ok()?;
+
+    let (seq, payload) = match client.read_payload(HANDSHAKE_LIMIT).await {
+        Ok(p) => p,
+        Err(e) => {
+            debug!(error = %e, "no handshake response");
+            return None;
+        }
+    };
+    let seq = seq.wrapping_add(1);
+    if payload.len() == SSL_REQUEST_LEN && payload.get(1).is_some_and(|b| u32::from(*b) << 8 & CLIENT_SSL != 0) {
+        // TLS was not offered; a client asking anyway gets a clear refusal.
+        let err = ErrPacket::new(code::ER_HANDSHAKE_ERROR, "08S01", "rwsplit: TLS is not enabled on this listener");
+        let _ = client.write_payload(seq, &err.to_payload()).await;
+        return None;
+    }
+    let hello = match ClientHello::parse(&payload) {
+        Ok(h) => h,
+        Err(e) => {
+            debug!(error = %e, "bad handshake response");
+            let err = ErrPacket::new(code::ER_HANDSHAKE_ERROR, "08S01", "Bad handshake");
+            let _ = client.write_payload(seq, &err.to_payload()).await;
+            return None;
+        }
+    };
+    let outcome = auth::authenticate(
+        &mut client,
+        &rt,
+        peer,
+        &hello.user,
+        hello.auth_plugin.as_deref(),
+        &hello.auth_response,
+        &mut scramble,
+        seq,
+    )
+    .await;
+    let seq = match outcome {
+        Ok(AuthOutcome::Ok { seq }) => seq,
+        Ok(AuthOutcome::Denied { seq, err }) => {
+            info!(user = %hello.user, "access denied");
+            let _ = client.write_payload(seq, &err.to_payload()).await;
+            return None;
+        }
+        Err(e) => {
+            debug!(error = %e, "client left during authentication");
+            return None;
+        }
+    };
+    let user = rt.users.get(&hello.user)?;
+    let params = SessionParams {
+        user: user.backend_user.clone(),
+        password: user.backend_password.clone(),
+        database: hello.database.clone(),
+        collation: hello.collation,
+        capabilities: hello.capabilities & greeting.capabilities,
+        mariadb_capabilities: hello.mariadb_capabilities & greeting.mariadb_capabilities,
+        max_packet: rt.config.proxy.max_allowed_packet as u32,
+    };
+    let mut session = Session {
+        shared: shared.clone(),
+        client,
+        peer,
+        scramble,
+        capabilities: hello.capabilities & greeting.capabilities,
+        user: hello.user.clone(),
+        params,
+        backend: None,
+        status: STATUS_AUTOCOMMIT,
+    };
+    // Connect now rather than at the first command, so that an unknown database or
+    // an unreachable server is reported at login, as the server itself would.
+    let ok = match route(&[], &rt) {
+        Target::Server(i) => session.connect(&rt, i).await,
+        Target::Unavailable => Err(no_server()),
+    };
+    match ok {
+        Ok(ok) => {
+            session.status = ok_status(&ok).unwrap_or(STATUS_AUTOCOMMIT);
+            session.client.write_payload(seq, &ok).await.ok()?;
+            debug!(user = %session.user, db = ?session.params.database, "client authenticated");
+            Some(session)
+        }
+        Err(err) => {
+            info!(user = %session.user, error = %err, "login failed at the backend");
+            let _ = session.client.write_payload(seq, &err.to_payload()).await;
+            None
+        }
+    }
+}
+
+/// The greeting mirrors the master's: clients pick features (and detect MariaDB)
+/// from its version string and capabilities.
+fn greeting_for(rt: &Runtime, id: u32) -> Greeting {
+    let known = rt.master().and_then(|m| m.pool.greeting());
+    let (version, caps, mcaps, collation) = match &known {
+        Some(g) => (g.server_version.clone(), g.capabilities | 1, g.mariadb_capabilities, g.collation),
+        None => (rt.config.proxy.server_version.clone(), u32::MAX, u32::MAX, DEFAULT_COLLATION),
+    };
+    Greeting {
+        server_version: version,
+        connection_id: id,
+        nonce: new_scramble().to_vec(),
+        capabilities: PROXY_CAPABILITIES & caps,
+        mariadb_capabilities: PROXY_MARIADB_CAPABILITIES & mcaps,
+        collation,
+        status: STATUS_AUTOCOMMIT,
+        auth_plugin: NATIVE_PASSWORD.into(),
+    }
+}
+
+fn no_server() -> ErrPacket {
+    ErrPacket::new(code::CR_CONN_HOST_ERROR, "08S01", "rwsplit: no server is available for this command")
+}
+
+impl Session {
+    /// Checks out a connection to server `index` set up for this session; returns
+    /// the server's OK to the login, or the error the client should get.
+    async fn connect(&mut self, rt: &Runtime, index: usize) -> Result<Vec<u8>, ErrPacket> {
+        let server = rt.servers.get(index).ok_or_else(no_server)?;
+        match server.pool.checkout(&self.params).await {
+            Ok((guard, ok)) => {
+                self.backend = Some((index, guard));
+                Ok(ok)
+            }
+            Err(e) => {
+                if e.is_server_fault() {
+                    warn!(server = %server.name, error = %e, "backend unavailable");
+                }
+                Err(e.to_err_packet())
+            }
+        }
+    }
+
+    async fn command_loop(&mut self) -> End {
+        let mut shutdown = self.shared.shutdown.clone();
+        loop {
+            let max = self.shared.runtime.load().config.proxy.max_allowed_packet;
+            let packet = tokio::select! {
+                p = self.client.read_packet(max) => p,
+                _ = shutdown.wait_for(|s| *s), if self.status & STATUS_IN_TRANS == 0 => return End::Shutdown,
+            };
+            let packet = match packet {
+                Ok(Some(p)) => p,
+                Ok(None) => return End::ClientGone,
+                Err(StreamError::TooLarge { .. }) => {
+                    // The server's answer, and like the server the connection is then
+                    // closed: the rest of the packet is never read.
+                    let err = ErrPacket::new(code::ER_NET_PACKET_TOO_LARGE, "08S01", "Got a packet bigger than 'max_allowed_packet' bytes");
+                    let seq = self.client.buffered().get(3).copied().unwrap_or(0).wrapping_add(1);
+                    let _ = self.client.write_payload(seq, &err.to_payload()).await;
+                    return End::Error("client packet over max_allowed_packet".into());
+                }
+                Err(e) => return End::Error(format!("reading from client: {e}")),
+            };
+            let reply_seq = packet.last_seq.wrapping_add(1);
+            let head_len = packet.raw_len.min(4 + 16);
+            let head: Vec<u8> = self.client.buffered()[4.min(head_len)..head_len].to_vec();
+            let cmd = head.first().copied().unwrap_or(0xFF);
+            match cmd {
+                command::COM_QUIT => {
+                    self.client.consume(packet.raw_len);
+                    return End::ClientQuit;
+                }
+                command::COM_CHANGE_USER => {
+                    let raw = self.client.consume(packet.raw_len);
+                    let payload = crate::protocol::packet::join_payload(&raw);
+                    if let Err(end) = self.change_user(&payload, reply_seq).await {
+                        return end;
+                    }
+                    continue;
+                }
+                _ => {}
+            }
+            let kind = response_kind(&head);
+            if kind == ResponseKind::Unsupported {
+                self.client.consume(packet.raw_len);
+                let err = ErrPacket::new(code::ER_NOT_SUPPORTED_YET, "42000", format!("rwsplit: {} is not supported through the proxy", command::name(cmd)));
+                if self.client.write_payload(reply_seq, &err.to_payload()).await.is_err() {
+                    return End::ClientGone;
+                }
+                continue;
+            }
+            if let Err(end) = self.forward(packet.raw_len, &head, kind, reply_seq).await {
+                return end;
+            }
+        }
+    }
+
+    /// Sends the buffered command to its server and relays the reply.
+    async fn forward(&mut self, raw_len: usize, head: &[u8], kind: ResponseKind, reply_seq: u8) -> Result<(), End> {
+        let rt = self.shared.runtime.load_full();
+        let target = match route(head, &rt) {
+            Target::Server(i) => i,
+            Target::Unavailable => {
+                self.client.consume(raw_len);
+                return self.reply_err(reply_seq, &no_server()).await;
+            }
+        };
+        if self.backend.as_ref().map(|(i, _)| *i) != Some(target) {
+            // The session's connection is pinned: it holds state (variables,
+            // temporary tables, transactions) that another connection would not.
+            self.client.consume(raw_len);
+            return Err(End::Error("the session's server changed role; reconnect".into()));
+        }
+        let Some((_, backend)) = self.backend.as_mut() else {
+            return Err(End::Error("no backend connection".into()));
+        };
+        if head.first() == Some(&command::COM_SET_OPTION) {
+            // It changes the connection's capabilities, which COM_CHANGE_USER does
+            // not reset: this connection must not serve another session later.
+            backend.poisoned = true;
+        }
+        let raw = self.client.consume(raw_len);
+        backend.busy = true;
+        if let Err(e) = backend.io.write_all(&raw).await {
+            let server = backend.server.clone();
+            backend.poisoned = true;
+            let err = lost_backend(&server.name, &server.address, &e.to_string());
+            let _ = self.reply_err(reply_seq, &err).await;
+            return Err(End::Error(format!("backend {} write failed: {e}", server.name)));
+        }
+        if kind == ResponseKind::None {
+            backend.busy = false;
+            return Ok(());
+        }
+        let mut scanner = ResponseScanner::new(kind, self.capabilities & CLIENT_DEPRECATE_EOF != 0);
+        let mut relayed = Relayed::default();
+        match relay_reply(&mut backend.io, &mut self.client, &mut scanner, &mut relayed).await {
+            Ok(()) => {
+                backend.busy = false;
+                if let Some(status) = scanner.status() {
+                    self.status = status;
+                }
+                Ok(())
+            }
+            Err(e) if e.is_backend_side() => {
+                let server = backend.server.clone();
+                backend.poisoned = true;
+                warn!(server = %server.name, error = %e, "backend failed during a command");
+                if relayed.bytes_to_client == 0 {
+                    let err = lost_backend(&server.name, &server.address, &e.to_string());
+                    let _ = self.reply_err(reply_seq, &err).await;
+                }
+                // The session's state lived on that connection: going on elsewhere
+                // would silently change it, so the client must reconnect.
+                Err(End::Error(format!("backend {} failed: {e}", server.name)))
+            }
+            Err(_) => Err(End::ClientGone),
+        }
+    }
+
+    /// COM_CHANGE_USER: authenticate the new user against the proxy's list, then
+    /// reset the backend connection and log it in for that user.
+    async fn change_user(&mut self, payload: &[u8], seq: u8) -> Result<(), End> {
+        let rt = self.shared.runtime.load_full();
+        let cu = match ChangeUser::parse(payload, self.capabilities) {
+            Ok(cu) => cu,
+            Err(_) => {
+                let err = ErrPacket::new(code::ER_UNKNOWN_COM_ERROR, "08S01", "Unknown command");
+                self.reply_err(seq, &err).await?;
+                return Err(End::Error("malformed COM_CHANGE_USER".into()));
+            }
+        };
+        let outcome = auth::authenticate(
+            &mut self.client,
+            &rt,
+            self.peer,
+            &cu.user,
+            cu.auth_plugin.as_deref(),
+            &cu.auth_response,
+            &mut self.scramble,
+            seq,
+        )
+        .await;
+        let seq = match outcome {
+            Ok(AuthOutcome::Ok { seq }) => seq,
+            Ok(AuthOutcome::Denied { seq, err }) => {
+                info!(user = %cu.user, "access denied on COM_CHANGE_USER");
+                self.reply_err(seq, &err).await?;
+                return Err(End::Error("COM_CHANGE_USER denied".into()));
+            }
+            Err(_) => return Err(End::ClientGone),
+        };
+        let Some(user) = rt.users.get(&cu.user) else {
+            return Err(End::Error("user vanished during COM_CHANGE_USER".into()));
+        };
+        let mut params = self.params.clone();
+        params.user = user.backend_user.clone();
+        params.password = user.backend_password.clone();
+        params.database = cu.database.clone();
+        if let Some(c) = cu.collation.and_then(|c| u8::try_from(c).ok()) {
+            params.collation = c;
+        }
+        let Some((_, backend)) = self.backend.as_mut() else {
+            return Err(End::Error("no backend connection".into()));
+        };
+        match backend.change_user(&params).await {
+            Ok(ok) => {
+                self.params = params;
+                self.user = cu.user;
+                self.status = ok_status(&ok).unwrap_or(STATUS_AUTOCOMMIT);
+                self.client.write_payload(seq, &ok).await.map_err(|_| End::ClientGone)?;
+                Ok(())
+            }
+            Err(BackendError::Refused { err, .. }) => {
+                // Like the server, refuse and close: the session is half reset.
+                backend.poisoned = true;
+                self.reply_err(seq, &err).await?;
+                Err(End::Error(format!("COM_CHANGE_USER refused by backend: {err}")))
+            }
+            Err(e) => {
+                backend.poisoned = true;
+                self.reply_err(seq, &e.to_err_packet()).await?;
+                Err(End::Error(format!("COM_CHANGE_USER failed: {e}")))
+            }
+        }
+    }
+
+    async fn reply_err(&mut self, seq: u8, err: &ErrPacket) -> Result<(), End> {
+        self.client.write_payload(seq, &err.to_payload()).await.map(|_| ()).map_err(|_| End::ClientGone)
+    }
+}
+
+fn lost_backend(name: &str, address: &str, why: &str) -> ErrPacket {
+    ErrPacket::new(code::CR_SERVER_LOST, "08S01", format!("rwsplit: lost connection to server {name} ({address}) during query: {why}"))
+}

@@ -1,0 +1,9 @@
+//! rwsplit: a MySQL-protocol read/write splitting proxy.
+
+pub mod backend;
+pub mod config;
+pub mod frontend;
+pub mod protocol;
+pub mod relay;
+pub mod route;
+pub mod runtime;

@@ -1,0 +1,166 @@
+//! Forwarding a server's reply to a client as raw bytes, packet boundaries found by
+//! the response scanner, rows streamed through without being buffered whole.
+
+use std::io;
+
+use crate::protocol::packet::{PacketHeader, HEADER_LEN};
+use crate::protocol::response::{ResponseScanner, ScanError, Step};
+use crate::protocol::stream::PacketStream;
+
+/// Which side failed, so the session can decide what the client is told and
+/// whether the backend connection can be reused.
+#[derive(Debug, thiserror::Error)]
+pub enum RelayError {
+    #[error("client connection failed: {0}")]
+    Client(io::Error),
+    #[error("backend connection failed: {0}")]
+    Backend(io::Error),
+    #[error("backend closed the connection")]
+    BackendClosed,
+    #[error("{0}")]
+    Protocol(#[from] ScanError),
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Relayed {
+    /// Bytes written to the client; zero means a failure can still be hidden.
+    pub bytes_to_client: u64,
+}
+
+impl RelayError {
+    pub fn is_backend_side(&self) -> bool {
+        !matches!(self, RelayError::Client(_))
+    }
+}
+
+/// Relays the reply to the command just sent to `backend` until `scanner` says it
+/// is complete.
+pub async fn relay_reply(
+    backend: &mut PacketStream,
+    client: &mut PacketStream,
+    scanner: &mut ResponseScanner,
+    out: &mut Relayed,
+) -> Result<(), RelayError> {
+    // Bytes of a streamed packet body still to pass through.
+    let mut pass = 0usize;
+    // The previous physical packet was 0xFFFFFF long: the next one continues it.
+    let mut continuation = false;
+    loop {
+        let mut cut = 0usize;
+        let mut infile = false;
+        {
+            let buf = backend.buffered();
+            loop {
+                if pass > 0 {
+                    let n = pass.min(buf.len() - cut);
+                    cut += n;
+                    pass -= n;
+                    if pass > 0 {
+                        break;
+                    }
+                    continue;
+                }
+                if scanner.is_done() && !continuation {
+                    break;
+                }
+                let Some(h) = PacketHeader::parse(&buf[cut..]) else { break };
+                let body = cut + HEADER_LEN;
+                if continuation {
+                    continuation = h.continues();
+                    cut = body;
+                    pass = h.len;
+                    continue;
+                }
+                let avail = buf.len() - body;
+                if h.len > 0 && avail == 0 {
+                    break;
+                }
+                let first = buf.get(body).copied().unwrap_or(0);
+                if h.len > 0 && scanner.needs_whole(first, h.len) {
+                    if avail < h.len {
+                        break;
+                    }
+                    let step = scanner.on_packet(h.len, &buf[body..body + h.len])?;
+                    cut = body + h.len;
+                    if step == Step::LocalInfile {
+                        infile = true;
+                        break;
+                    }
+                } else {
+                    scanner.on_packet(h.len, &buf[body..(body + 1).min(body + h.len)])?;
+                    cut = body;
+                    pass = h.len;
+                    continuation = h.continues();
+                }
+            }
+        }
+        if cut > 0 {
+            let chunk = backend.consume(cut);
+            client.write_all(&chunk).await.map_err(RelayError::Client)?;
+            out.bytes_to_client += cut as u64;
+        }
+        if infile {
+            relay_infile(client, backend).await?;
+            continue;
+        }
+        if scanner.is_done() && pass == 0 && !continuation {
+            if !backend.buffered().is_empty() {
+                return Err(ScanError("server sent data after its reply").into());
+            }
+            return Ok(());
+        }
+        match backend.fill().await {
+            Ok(0) => return Err(RelayError::BackendClosed),
+            Ok(_) => {}
+            Err(e) => return Err(RelayError::Backend(e)),
+        }
+    }
+}
+
+/// LOAD DATA LOCAL INFILE: the server asked for a file; relay the client's file
+/// packets to the server until the empty packet that ends the file.
+/// <https://mariadb.com/kb/en/local_infile-packet/>
+async fn relay_infile(client: &mut PacketStream, backend: &mut PacketStream) -> Result<(), RelayError> {
+    let mut pass = 0usize;
+    let mut continuation = false;
+    loop {
+        let mut cut = 0usize;
+        let mut end = false;
+        {
+            let buf = client.buffered();
+            loop {
+                if pass > 0 {
+                    let n = pass.min(buf.len() - cut);
+                    cut += n;
+                    pass -= n;
+                    if pass > 0 {
+                        break;
+                    }
+                    continue;
+                }
+                if end {
+                    break;
+                }
+                let Some(h) = PacketHeader::parse(&buf[cut..]) else { break };
+                cut += HEADER_LEN;
+                pass = h.len;
+                if h.len == 0 && !continuation {
+                    end = true;
+                }
+                continuation = h.continues();
+            }
+        }
+        if cut > 0 {
+            let chunk = client.consume(cut);
+            backend.write_all(&chunk).await.map_err(RelayError::Backend)?;
+        }
+        if end && pass == 0 {
+            return Ok(());
+        }
+        match client.fill().await {
+            Ok(0) => return Err(RelayError::Client(io::ErrorKind::UnexpectedEof.into())),
+            Ok(_) => {}
+            Err(e) => return Err(RelayError::Client(e)),
+        }
+    }
+}
