@@ -32,6 +32,8 @@ fn main() -> ExitCode {
             tracing_subscriber::EnvFilter::try_from_env("RWSPLIT_LOG").unwrap_or_else(|_| "info".into()),
         )
         .with_target(false)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
 
     let config = match Config::load(&cli.config) {

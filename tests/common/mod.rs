@@ -1,0 +1,199 @@
+//! Test harness: the real MariaDB cluster (tests/cluster/cluster.sh) and a real
+//! rwsplit process on a free port, with its log dumped when a test fails.
+#![allow(dead_code)]
+
+use std::io::Read;
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+pub const MASTER_PORT: u16 = 13306;
+pub const REPLICA_PORTS: [u16; 2] = [13307, 13308];
+
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Starts the cluster once per test binary (the script is idempotent: a running
+/// cluster is left as it is).
+pub fn cluster() {
+    static STARTED: OnceLock<()> = OnceLock::new();
+    STARTED.get_or_init(|| {
+        let status = Command::new("bash")
+            .arg(repo_root().join("tests/cluster/cluster.sh"))
+            .arg("start")
+            .stdout(Stdio::null())
+            .status()
+            .expect("run tests/cluster/cluster.sh");
+        assert!(status.success(), "tests/cluster/cluster.sh start failed");
+    });
+}
+
+pub fn direct_url(db: &str) -> String {
+    format!("mysql://app:app@127.0.0.1:{MASTER_PORT}/{db}")
+}
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
+}
+
+/// A running rwsplit process.
+pub struct Proxy {
+    child: Child,
+    pub port: u16,
+    pub config_path: PathBuf,
+    log_path: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+pub struct ProxyBuilder {
+    config: String,
+    port: u16,
+}
+
+impl ProxyBuilder {
+    /// Replaces the first occurrence of `from` in the config text.
+    pub fn replace(mut self, from: &str, to: &str) -> Self {
+        assert!(self.config.contains(from), "config has no {from:?}");
+        self.config = self.config.replacen(from, to, 1);
+        self
+    }
+
+    /// Appends TOML (e.g. another `[[users]]`).
+    pub fn append(mut self, toml: &str) -> Self {
+        self.config.push('\n');
+        self.config.push_str(toml);
+        self
+    }
+
+    pub fn spawn(self) -> Proxy {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let config_path = dir.path().join("rwsplit.toml");
+        std::fs::write(&config_path, &self.config).expect("write config");
+        let log_path = dir.path().join("rwsplit.log");
+        let log = std::fs::File::create(&log_path).expect("log file");
+        let child = Command::new(env!("CARGO_BIN_EXE_rwsplit"))
+            .arg("--config")
+            .arg(&config_path)
+            .env("RWSPLIT_LOG", std::env::var("RWSPLIT_LOG").unwrap_or_else(|_| "debug".into()))
+            .stdout(log.try_clone().expect("dup"))
+            .stderr(log)
+            .spawn()
+            .expect("spawn rwsplit");
+        let mut proxy = Proxy { child, port: self.port, config_path, log_path, _dir: dir };
+        proxy.wait_ready();
+        proxy
+    }
+}
+
+impl Proxy {
+    /// The shipped config/rwsplit.toml on a free port.
+    pub fn builder() -> ProxyBuilder {
+        cluster();
+        let port = free_port();
+        let config = std::fs::read_to_string(repo_root().join("config/rwsplit.toml")).expect("read config");
+        ProxyBuilder { config, port }.replace("listen = \"127.0.0.1:6033\"", &format!("listen = \"127.0.0.1:{port}\""))
+    }
+
+    pub fn start() -> Proxy {
+        Self::builder().spawn()
+    }
+
+    pub fn url(&self, db: &str) -> String {
+        format!("mysql://app:app@127.0.0.1:{}/{db}", self.port)
+    }
+
+    pub fn addr(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log_path).unwrap_or_default()
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    fn wait_ready(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+                return;
+            }
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!("rwsplit exited with {status} before listening:\n{}", self.log());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("rwsplit did not listen on {} within 20s:\n{}", self.port, self.log());
+    }
+
+    /// Sends SIGTERM and waits for the exit status, up to `timeout`.
+    pub fn terminate(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        let _ = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status();
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if let Ok(Some(s)) = self.child.try_wait() {
+                return Some(s);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if std::thread::panicking() {
+            eprintln!("----- rwsplit log ({}) -----\n{}", self.log_path.display(), self.log());
+        }
+    }
+}
+
+/// Runs a command to completion with a deadline; returns (status ok, stdout, stderr).
+pub fn run_with_timeout(cmd: &mut Command, timeout: Duration) -> (bool, String, String) {
+    let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap_or_else(|e| panic!("spawn {cmd:?}: {e}"));
+    let mut out = child.stdout.take().expect("stdout");
+    let mut err = child.stderr.take().expect("stderr");
+    let t_out = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = out.read_to_string(&mut s);
+        s
+    });
+    let t_err = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = err.read_to_string(&mut s);
+        s
+    });
+    let deadline = Instant::now() + timeout;
+    let status = loop {
+        if let Ok(Some(s)) = child.try_wait() {
+            break Some(s);
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let stdout = t_out.join().unwrap_or_default();
+    let stderr = t_err.join().unwrap_or_default();
+    match status {
+        Some(s) => (s.success(), stdout, stderr),
+        None => (false, stdout, format!("{stderr}\n[timed out after {timeout:?}]")),
+    }
+}
+
+pub fn path_exists(p: &str) -> bool {
+    Path::new(p).exists()
+}
