@@ -197,3 +197,4 @@ pub fn run_with_timeout(cmd: &mut Command, timeout: Duration) -> (bool, String, 
 pub fn path_exists(p: &str) -> bool {
     Path::new(p).exists()
 }
+pub mod raw;
