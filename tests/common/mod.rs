@@ -31,8 +31,11 @@ pub fn cluster() {
     });
 }
 
+/// mysql_async URLs. `prefer_socket=false` matters: by default mysql_async asks a
+/// local server for `@@socket` and silently reconnects through that unix socket,
+/// which would bypass the proxy altogether.
 pub fn direct_url(db: &str) -> String {
-    format!("mysql://app:app@127.0.0.1:{MASTER_PORT}/{db}")
+    format!("mysql://app:app@127.0.0.1:{MASTER_PORT}/{db}?prefer_socket=false")
 }
 
 pub fn free_port() -> u16 {
@@ -102,7 +105,7 @@ impl Proxy {
     }
 
     pub fn url(&self, db: &str) -> String {
-        format!("mysql://app:app@127.0.0.1:{}/{db}", self.port)
+        format!("mysql://app:app@127.0.0.1:{}/{db}?prefer_socket=false", self.port)
     }
 
     pub fn addr(&self) -> String {
