@@ -68,11 +68,19 @@ pub struct BackendConn {
 impl BackendConn {
     /// Connects and logs in with `params`; returns the connection and the server's
     /// final OK payload.
-    pub async fn connect(server: Arc<ServerAddr>, params: &SessionParams, timeout: Duration) -> Result<(Self, Vec<u8>), BackendError> {
+    pub async fn connect(
+        server: Arc<ServerAddr>,
+        params: &SessionParams,
+        timeout: Duration,
+    ) -> Result<(Self, Vec<u8>), BackendError> {
         let fut = Self::connect_inner(server.clone(), params);
         match tokio::time::timeout(timeout, fut).await {
             Ok(r) => r,
-            Err(_) => Err(BackendError::Timeout { server: server.name.clone(), address: server.address.clone(), after: timeout }),
+            Err(_) => Err(BackendError::Timeout {
+                server: server.name.clone(),
+                address: server.address.clone(),
+                after: timeout,
+            }),
         }
     }
 
@@ -89,7 +97,8 @@ impl BackendConn {
             return Err(refused(&server, &payload));
         }
         let greeting = Greeting::parse(&payload).map_err(|e| protocol_err(&server, e.to_string()))?;
-        let plugin = if greeting.auth_plugin == CACHING_SHA2_PASSWORD { CACHING_SHA2_PASSWORD } else { NATIVE_PASSWORD };
+        let plugin =
+            if greeting.auth_plugin == CACHING_SHA2_PASSWORD { CACHING_SHA2_PASSWORD } else { NATIVE_PASSWORD };
         let auth = client_auth_response(plugin, &greeting.nonce, &params.password).unwrap_or_default();
         let hello = BackendHello {
             capabilities: params.capabilities & greeting.capabilities,
@@ -104,7 +113,8 @@ impl BackendConn {
         };
         io.write_payload(seq.wrapping_add(1), &hello.to_payload()).await.map_err(|e| stream_err(&server, e.into()))?;
         let nonce = greeting.nonce.clone();
-        let mut conn = Self { io, server, greeting, key: params.pool_key(), nonce, busy: false, poisoned: false, dirty: false };
+        let mut conn =
+            Self { io, server, greeting, key: params.pool_key(), nonce, busy: false, poisoned: false, dirty: false };
         let ok = conn.finish_auth(plugin, &params.password).await?;
         Ok((conn, ok))
     }
@@ -117,9 +127,11 @@ impl BackendConn {
     /// (two with an auth switch). Returns the server's OK payload.
     pub async fn change_user(&mut self, params: &SessionParams) -> Result<Vec<u8>, BackendError> {
         self.busy = true;
-        let plugin = if self.greeting.auth_plugin == CACHING_SHA2_PASSWORD { CACHING_SHA2_PASSWORD } else { NATIVE_PASSWORD };
+        let plugin =
+            if self.greeting.auth_plugin == CACHING_SHA2_PASSWORD { CACHING_SHA2_PASSWORD } else { NATIVE_PASSWORD };
         let auth = client_auth_response(plugin, &self.nonce, &params.password).unwrap_or_default();
-        let payload = handshake::change_user_payload(&params.user, &auth, params.database.as_deref(), params.collation, plugin);
+        let payload =
+            handshake::change_user_payload(&params.user, &auth, params.database.as_deref(), params.collation, plugin);
         let server = self.server.clone();
         self.io.write_payload(0, &payload).await.map_err(|e| stream_err(&server, e.into()))?;
         let ok = self.finish_auth(plugin, &params.password).await?;
@@ -144,7 +156,8 @@ impl BackendConn {
                     return Err(refused(&server, &payload));
                 }
                 Some(0xFE) => {
-                    let (name, nonce) = parse_auth_switch(&payload).ok_or_else(|| protocol_err(&server, "bad auth switch".into()))?;
+                    let (name, nonce) =
+                        parse_auth_switch(&payload).ok_or_else(|| protocol_err(&server, "bad auth switch".into()))?;
                     plugin = match name.as_str() {
                         NATIVE_PASSWORD => NATIVE_PASSWORD,
                         CACHING_SHA2_PASSWORD => CACHING_SHA2_PASSWORD,
@@ -161,7 +174,8 @@ impl BackendConn {
                     // server's public key, which has to be asked for first.
                     Some(4) => {
                         self.io.write_payload(next, &[0x02]).await.map_err(|e| stream_err(&server, e.into()))?;
-                        let (seq, key) = self.io.read_payload(AUTH_PACKET_LIMIT).await.map_err(|e| stream_err(&server, e))?;
+                        let (seq, key) =
+                            self.io.read_payload(AUTH_PACKET_LIMIT).await.map_err(|e| stream_err(&server, e))?;
                         let pem = key.get(1..).ok_or_else(|| protocol_err(&server, "empty public key".into()))?;
                         let mut pass = password.as_bytes().to_vec();
                         pass.push(0);
@@ -169,7 +183,10 @@ impl BackendConn {
                             *b ^= self.nonce.get(i % self.nonce.len().max(1)).copied().unwrap_or(0);
                         }
                         let encrypted = mysql_common::crypto::encrypt(&pass, pem);
-                        self.io.write_payload(seq.wrapping_add(1), &encrypted).await.map_err(|e| stream_err(&server, e.into()))?;
+                        self.io
+                            .write_payload(seq.wrapping_add(1), &encrypted)
+                            .await
+                            .map_err(|e| stream_err(&server, e.into()))?;
                     }
                     _ => return Err(protocol_err(&server, "unexpected caching_sha2_password state".into())),
                 },
@@ -181,7 +198,9 @@ impl BackendConn {
 
 fn stream_err(server: &ServerAddr, e: StreamError) -> BackendError {
     match e {
-        StreamError::Io(source) => BackendError::Connect { server: server.name.clone(), address: server.address.clone(), source },
+        StreamError::Io(source) => {
+            BackendError::Connect { server: server.name.clone(), address: server.address.clone(), source }
+        }
         other => protocol_err(server, other.to_string()),
     }
 }

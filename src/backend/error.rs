@@ -32,7 +32,9 @@ impl BackendError {
                 ErrPacket::new(code::CR_CONN_HOST_ERROR, "08S01", format!("rwsplit: {self}"))
             }
             BackendError::Protocol { .. } => ErrPacket::new(code::CR_SERVER_LOST, "08S01", format!("rwsplit: {self}")),
-            BackendError::PoolExhausted { .. } => ErrPacket::new(code::ER_CON_COUNT_ERROR, "08004", format!("rwsplit: {self}")),
+            BackendError::PoolExhausted { .. } => {
+                ErrPacket::new(code::ER_CON_COUNT_ERROR, "08004", format!("rwsplit: {self}"))
+            }
         }
     }
 

@@ -144,7 +144,11 @@ impl Pool {
         let wait = self.settings.connect_timeout;
         match tokio::time::timeout(wait, self.slots.clone().acquire_owned()).await {
             Ok(Ok(p)) => Ok(p),
-            _ => Err(BackendError::PoolExhausted { server: self.server.name.clone(), max: self.settings.max, after: wait }),
+            _ => Err(BackendError::PoolExhausted {
+                server: self.server.name.clone(),
+                max: self.settings.max,
+                after: wait,
+            }),
         }
     }
 

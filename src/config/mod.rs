@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 pub use validate::ConfigError;
 
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(default)]
 pub struct Config {
     pub proxy: ProxyConfig,
@@ -125,18 +125,6 @@ impl Default for MonitorConfig {
     }
 }
 
-impl Default for Config {
-    fn default() -> Self {
-        Self {
-            proxy: ProxyConfig::default(),
-            backend: BackendConfig::default(),
-            monitor: MonitorConfig::default(),
-            servers: Vec::new(),
-            users: Vec::new(),
-        }
-    }
-}
-
 impl Config {
     /// Reads, parses and validates a config file; every problem found is returned.
     pub fn load(path: &Path) -> Result<Self, Vec<ConfigError>> {
@@ -187,8 +175,9 @@ mod duration {
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
         let text = String::deserialize(d)?;
-        humantime::parse_duration(&text)
-            .map_err(|e| serde::de::Error::custom(format!("invalid duration {text:?}: {e} (write e.g. \"3s\", \"500ms\")")))
+        humantime::parse_duration(&text).map_err(|e| {
+            serde::de::Error::custom(format!("invalid duration {text:?}: {e} (write e.g. \"3s\", \"500ms\")"))
+        })
     }
 }
 

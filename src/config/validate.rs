@@ -64,7 +64,10 @@ pub(super) fn validate(c: &Config) -> Vec<ConfigError> {
         err("backend.pool_max".into(), "must be at least 1".into());
     }
     if c.backend.pool_min > c.backend.pool_max {
-        err("backend.pool_min".into(), format!("{} is more than backend.pool_max ({})", c.backend.pool_min, c.backend.pool_max));
+        err(
+            "backend.pool_min".into(),
+            format!("{} is more than backend.pool_max ({})", c.backend.pool_min, c.backend.pool_max),
+        );
     }
 
     if c.servers.is_empty() {
@@ -74,7 +77,10 @@ pub(super) fn validate(c: &Config) -> Vec<ConfigError> {
     let mut addresses = HashSet::new();
     for (i, s) in c.servers.iter().enumerate() {
         if s.name.is_empty() || !s.name.chars().all(|ch| ch.is_ascii_alphanumeric() || "-_.".contains(ch)) {
-            err(format!("servers[{i}].name"), format!("{:?} must be non-empty letters, digits, '-', '_' or '.'", s.name));
+            err(
+                format!("servers[{i}].name"),
+                format!("{:?} must be non-empty letters, digits, '-', '_' or '.'", s.name),
+            );
         }
         if !names.insert(s.name.as_str()) {
             err(format!("servers[{i}].name"), format!("duplicate server name {:?}", s.name));
@@ -154,7 +160,9 @@ password = "*0123456789012345678901234567890123456789ZZ"
 "#;
         let errs = Config::parse(text).expect_err("invalid");
         let paths: Vec<_> = errs.iter().map(|e| e.path.as_str()).collect();
-        for want in ["proxy.listen", "backend.user", "backend.pool_min", "servers[0].address", "servers[1].name", "servers"] {
+        for want in
+            ["proxy.listen", "backend.user", "backend.pool_min", "servers[0].address", "servers[1].name", "servers"]
+        {
             assert!(paths.contains(&want), "missing {want} in {errs:?}");
         }
     }

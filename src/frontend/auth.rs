@@ -16,8 +16,13 @@ const AUTH_REPLY_LIMIT: usize = 64 * 1024;
 
 pub enum AuthOutcome {
     /// Authenticated; `seq` is the sequence id for the server's next packet.
-    Ok { seq: u8 },
-    Denied { seq: u8, err: ErrPacket },
+    Ok {
+        seq: u8,
+    },
+    Denied {
+        seq: u8,
+        err: ErrPacket,
+    },
 }
 
 /// Verifies `response` (made with `scramble` for `plugin`), switching the client to

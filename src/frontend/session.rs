@@ -229,7 +229,11 @@ impl Session {
                 Err(StreamError::TooLarge { .. }) => {
                     // The server's answer, and like the server the connection is then
                     // closed: the rest of the packet is never read.
-                    let err = ErrPacket::new(code::ER_NET_PACKET_TOO_LARGE, "08S01", "Got a packet bigger than 'max_allowed_packet' bytes");
+                    let err = ErrPacket::new(
+                        code::ER_NET_PACKET_TOO_LARGE,
+                        "08S01",
+                        "Got a packet bigger than 'max_allowed_packet' bytes",
+                    );
                     let seq = self.client.buffered().get(3).copied().unwrap_or(0).wrapping_add(1);
                     let _ = self.client.write_payload(seq, &err.to_payload()).await;
                     return End::Error("client packet over max_allowed_packet".into());
@@ -258,7 +262,11 @@ impl Session {
             let kind = response_kind(&head);
             if kind == ResponseKind::Unsupported {
                 self.client.consume(packet.raw_len);
-                let err = ErrPacket::new(code::ER_NOT_SUPPORTED_YET, "42000", format!("rwsplit: {} is not supported through the proxy", command::name(cmd)));
+                let err = ErrPacket::new(
+                    code::ER_NOT_SUPPORTED_YET,
+                    "42000",
+                    format!("rwsplit: {} is not supported through the proxy", command::name(cmd)),
+                );
                 if self.client.write_payload(reply_seq, &err.to_payload()).await.is_err() {
                     return End::ClientGone;
                 }
@@ -406,5 +414,9 @@ impl Session {
 }
 
 fn lost_backend(name: &str, address: &str, why: &str) -> ErrPacket {
-    ErrPacket::new(code::CR_SERVER_LOST, "08S01", format!("rwsplit: lost connection to server {name} ({address}) during query: {why}"))
+    ErrPacket::new(
+        code::CR_SERVER_LOST,
+        "08S01",
+        format!("rwsplit: lost connection to server {name} ({address}) during query: {why}"),
+    )
 }

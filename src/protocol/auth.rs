@@ -104,7 +104,9 @@ pub fn client_auth_response(plugin: &str, nonce: &[u8], password: &str) -> Optio
     let nonce = nonce.strip_suffix(&[0]).unwrap_or(nonce);
     match plugin {
         NATIVE_PASSWORD => mysql_common::scramble::scramble_native(nonce, password.as_bytes()).map(|s| s.to_vec()),
-        CACHING_SHA2_PASSWORD => mysql_common::scramble::scramble_sha256(nonce, password.as_bytes()).map(|s| s.to_vec()),
+        CACHING_SHA2_PASSWORD => {
+            mysql_common::scramble::scramble_sha256(nonce, password.as_bytes()).map(|s| s.to_vec())
+        }
         _ => None,
     }
 }

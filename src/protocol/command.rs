@@ -61,12 +61,10 @@ pub fn response_kind(payload: &[u8]) -> ResponseKind {
     };
     match cmd {
         COM_QUIT | COM_STMT_CLOSE | COM_STMT_SEND_LONG_DATA => ResponseKind::None,
-        COM_QUERY | COM_PROCESS_INFO | COM_STMT_BULK_EXECUTE => {
-            ResponseKind::Results { cursor: false }
+        COM_QUERY | COM_PROCESS_INFO | COM_STMT_BULK_EXECUTE => ResponseKind::Results { cursor: false },
+        COM_STMT_EXECUTE => {
+            ResponseKind::Results { cursor: payload.get(5).is_some_and(|f| f & CURSOR_TYPE_READ_ONLY != 0) }
         }
-        COM_STMT_EXECUTE => ResponseKind::Results {
-            cursor: payload.get(5).is_some_and(|f| f & CURSOR_TYPE_READ_ONLY != 0),
-        },
         COM_STMT_PREPARE => ResponseKind::Prepare,
         COM_FIELD_LIST => ResponseKind::FieldList,
         COM_STMT_FETCH => ResponseKind::Fetch,
@@ -115,7 +113,10 @@ mod tests {
     #[test]
     fn kinds() {
         assert_eq!(response_kind(b"\x03select 1"), ResponseKind::Results { cursor: false });
-        assert_eq!(response_kind(&[COM_STMT_EXECUTE, 1, 0, 0, 0, 1, 1, 0, 0, 0]), ResponseKind::Results { cursor: true });
+        assert_eq!(
+            response_kind(&[COM_STMT_EXECUTE, 1, 0, 0, 0, 1, 1, 0, 0, 0]),
+            ResponseKind::Results { cursor: true }
+        );
         assert_eq!(response_kind(&[COM_STMT_EXECUTE, 1, 0, 0, 0, 0]), ResponseKind::Results { cursor: false });
         assert_eq!(response_kind(&[COM_STMT_EXECUTE]), ResponseKind::Results { cursor: false });
         assert_eq!(response_kind(&[COM_STMT_CLOSE, 1, 0, 0, 0]), ResponseKind::None);

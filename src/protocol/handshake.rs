@@ -4,9 +4,9 @@
 //! <https://mariadb.com/kb/en/connection/>
 
 use mysql_common::constants::{CapabilityFlags, MariadbCapabilities, StatusFlags};
+use mysql_common::io::ParseBuf;
 use mysql_common::packets::{HandshakePacket, HandshakeResponse};
 use mysql_common::proto::MyDeserialize;
-use mysql_common::io::ParseBuf;
 use mysql_common::proto::MySerialize;
 
 use super::auth::SCRAMBLE_LEN;
@@ -110,11 +110,8 @@ impl Greeting {
         let caps = p.capabilities().bits();
         // MariaDB clears CLIENT_LONG_PASSWORD ("CLIENT_MYSQL") to say that the last
         // four filler bytes carry its extended capabilities.
-        let mariadb_capabilities = if caps & CLIENT_LONG_PASSWORD == 0 {
-            p.mariadb_ext_capabilities().bits()
-        } else {
-            0
-        };
+        let mariadb_capabilities =
+            if caps & CLIENT_LONG_PASSWORD == 0 { p.mariadb_ext_capabilities().bits() } else { 0 };
         Ok(Self {
             server_version: p.server_version_str().into_owned(),
             connection_id: p.connection_id(),
@@ -202,7 +199,11 @@ impl ClientHello {
         attributes.sort();
         Ok(Self {
             capabilities: caps,
-            mariadb_capabilities: if caps & CLIENT_LONG_PASSWORD == 0 { r.mariadb_ext_capabilities().bits() } else { 0 },
+            mariadb_capabilities: if caps & CLIENT_LONG_PASSWORD == 0 {
+                r.mariadb_ext_capabilities().bits()
+            } else {
+                0
+            },
             max_packet: u32::from_le_bytes([payload[4], payload[5], payload[6], payload[7]]),
             collation: r.collation(),
             user: text(r.user()),
@@ -231,7 +232,12 @@ impl BackendHello<'_> {
     /// Serialised by hand: mysql_common's builder picks the collation itself, and
     /// the proxy must pass on the client's.
     pub fn to_payload(&self) -> Vec<u8> {
-        let mut caps = self.capabilities | CLIENT_PROTOCOL_41 | CLIENT_SECURE_CONNECTION | CLIENT_PLUGIN_AUTH | CLIENT_PLUGIN_AUTH_LENENC | CLIENT_CONNECT_ATTRS;
+        let mut caps = self.capabilities
+            | CLIENT_PROTOCOL_41
+            | CLIENT_SECURE_CONNECTION
+            | CLIENT_PLUGIN_AUTH
+            | CLIENT_PLUGIN_AUTH_LENENC
+            | CLIENT_CONNECT_ATTRS;
         caps &= !(CLIENT_SSL | CLIENT_COMPRESS);
         if self.database.is_some() {
             caps |= CLIENT_CONNECT_WITH_DB;

@@ -22,10 +22,9 @@ impl PacketHeader {
     #[inline]
     pub fn parse(buf: &[u8]) -> Option<Self> {
         match buf {
-            [a, b, c, seq, ..] => Some(Self {
-                len: usize::from(*a) | usize::from(*b) << 8 | usize::from(*c) << 16,
-                seq: *seq,
-            }),
+            [a, b, c, seq, ..] => {
+                Some(Self { len: usize::from(*a) | usize::from(*b) << 8 | usize::from(*c) << 16, seq: *seq })
+            }
             _ => None,
         }
     }
@@ -54,7 +53,9 @@ pub enum Frame {
     Complete(RawPacket),
     /// More bytes are needed; `payload_so_far` lets the caller enforce a size limit
     /// before the whole packet has arrived.
-    Incomplete { payload_so_far: usize },
+    Incomplete {
+        payload_so_far: usize,
+    },
 }
 
 /// Finds the first complete logical packet in `buf` without copying anything.
@@ -137,10 +138,7 @@ pub fn read_lenenc(buf: &[u8]) -> Option<(u64, usize)> {
         _ => return None,
     };
     let bytes = rest.get(..width)?;
-    let v = bytes
-        .iter()
-        .rev()
-        .fold(0u64, |acc, b| (acc << 8) | u64::from(*b));
+    let v = bytes.iter().rev().fold(0u64, |acc, b| (acc << 8) | u64::from(*b));
     Some((v, 1 + width))
 }
 

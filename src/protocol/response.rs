@@ -41,9 +41,14 @@ enum State {
     /// The first packet of a reply, or of the next result after MORE_RESULTS_EXISTS.
     First,
     /// `left` column (or parameter) definitions to go.
-    Defs { left: u64, then: After },
+    Defs {
+        left: u64,
+        then: After,
+    },
     /// The classic EOF that follows definitions without CLIENT_DEPRECATE_EOF.
-    DefsEof { then: After },
+    DefsEof {
+        then: After,
+    },
     Rows,
     /// COM_FIELD_LIST: definitions up to an EOF.
     FieldDefs,
@@ -132,8 +137,7 @@ impl ResponseScanner {
             },
             State::Rows => match first {
                 Some(EOF) if len < MAX_PAYLOAD => {
-                    let status = terminator_status(payload, self.deprecate_eof)
-                        .ok_or(ScanError("short terminator"))?;
+                    let status = terminator_status(payload, self.deprecate_eof).ok_or(ScanError("short terminator"))?;
                     self.status = Some(status);
                     Ok(self.after_result(status))
                 }

@@ -77,11 +77,8 @@ impl PacketStream {
     pub async fn read_payload(&mut self, max_payload: usize) -> Result<(u8, Vec<u8>), StreamError> {
         let p = self.read_packet(max_payload).await?.ok_or(StreamError::Truncated)?;
         let raw = self.consume(p.raw_len);
-        let payload = if p.raw_len == p.payload_len + HEADER_LEN {
-            raw[HEADER_LEN..].to_vec()
-        } else {
-            join_payload(&raw)
-        };
+        let payload =
+            if p.raw_len == p.payload_len + HEADER_LEN { raw[HEADER_LEN..].to_vec() } else { join_payload(&raw) };
         Ok((p.last_seq, payload))
     }
 
