@@ -139,6 +139,23 @@ impl BackendConn {
         Ok(ok)
     }
 
+    /// Runs a statement whose reply is a single OK or ERR packet (KILL, SET) and
+    /// returns that packet's payload.
+    pub async fn simple_query(&mut self, sql: &str) -> Result<Vec<u8>, BackendError> {
+        let server = self.server.clone();
+        let mut payload = Vec::with_capacity(1 + sql.len());
+        payload.push(crate::protocol::command::COM_QUERY);
+        payload.extend_from_slice(sql.as_bytes());
+        self.busy = true;
+        self.io.write_payload(0, &payload).await.map_err(|e| stream_err(&server, e.into()))?;
+        let (_, reply) = self.io.read_payload(AUTH_PACKET_LIMIT).await.map_err(|e| stream_err(&server, e))?;
+        if !matches!(reply.first(), Some(0x00) | Some(0xFF)) {
+            return Err(protocol_err(&server, format!("unexpected reply to {sql:?}")));
+        }
+        self.busy = false;
+        Ok(reply)
+    }
+
     /// The rest of an authentication exchange: auth switches and caching_sha2's
     /// extra round trips, up to the final OK or ERR.
     async fn finish_auth(&mut self, mut plugin: &'static str, password: &str) -> Result<Vec<u8>, BackendError> {

@@ -7,10 +7,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
+use dashmap::DashMap;
 use tokio::net::TcpListener;
 use tokio::sync::{watch, Notify};
 use tracing::{info, warn, Instrument};
 
+use super::kill::SessionHandle;
 use super::session;
 use crate::runtime::Runtime;
 
@@ -22,6 +24,8 @@ pub struct Shared {
     idle_notify: Notify,
     /// Flips to true when the proxy is shutting down.
     pub shutdown: watch::Receiver<bool>,
+    /// Authenticated sessions by connection id, for KILL.
+    pub sessions: DashMap<u32, Arc<SessionHandle>>,
 }
 
 impl Shared {
@@ -32,11 +36,24 @@ impl Shared {
             active: AtomicUsize::new(0),
             idle_notify: Notify::new(),
             shutdown,
+            sessions: DashMap::new(),
         })
     }
 
     pub fn next_connection_id(&self) -> u32 {
         self.next_connection_id.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// The session a KILL names: by the id the proxy gave it, or by the thread id
+    /// of its backend connection.
+    pub fn find_session(&self, id: u64) -> Option<(u32, Arc<SessionHandle>)> {
+        if let Some(h) = u32::try_from(id).ok().and_then(|id| self.sessions.get(&id)) {
+            return Some((*h.key(), h.value().clone()));
+        }
+        self.sessions
+            .iter()
+            .find(|h| h.value().backend().is_some_and(|(_, tid)| u64::from(tid) == id))
+            .map(|h| (*h.key(), h.value().clone()))
     }
 
     pub fn active_sessions(&self) -> usize {

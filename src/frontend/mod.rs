@@ -2,6 +2,7 @@
 //! client's session loop.
 
 mod auth;
+mod kill;
 mod listener;
 mod session;
 

@@ -10,6 +10,7 @@ use tokio::net::TcpStream;
 use tracing::{debug, info, warn};
 
 use super::auth::{self, AuthOutcome};
+use super::kill::{parse_kill, KillRequest, KillScope, SessionHandle};
 use super::listener::Shared;
 use crate::backend::{BackendError, Guard, SessionParams};
 use crate::protocol::auth::{new_scramble, NATIVE_PASSWORD};
@@ -19,7 +20,7 @@ use crate::protocol::handshake::{
     ChangeUser, ClientHello, Greeting, CLIENT_DEPRECATE_EOF, CLIENT_SSL, PROXY_CAPABILITIES,
     PROXY_MARIADB_CAPABILITIES, SSL_REQUEST_LEN,
 };
-use crate::protocol::ok::{ok_status, STATUS_AUTOCOMMIT, STATUS_IN_TRANS};
+use crate::protocol::ok::{ok_payload, ok_status, STATUS_AUTOCOMMIT, STATUS_IN_TRANS};
 use crate::protocol::response::ResponseScanner;
 use crate::protocol::stream::{PacketStream, StreamError};
 use crate::protocol::ErrPacket;
@@ -47,6 +48,8 @@ struct Session {
     backend: Option<(usize, Guard)>,
     /// Status flags of the last reply (transaction state).
     status: u16,
+    id: u32,
+    handle: Arc<SessionHandle>,
 }
 
 /// Why a session ended, for the log.
@@ -54,6 +57,7 @@ enum End {
     ClientQuit,
     ClientGone,
     Shutdown,
+    Killed,
     Error(String),
 }
 
@@ -67,10 +71,13 @@ pub async fn run(shared: Arc<Shared>, socket: TcpStream, peer: SocketAddr, id: u
             return;
         }
     };
+    session.shared.sessions.insert(session.id, session.handle.clone());
     let end = session.command_loop().await;
+    session.shared.sessions.remove(&session.id);
     match end {
         End::ClientQuit | End::ClientGone => debug!(user = %session.user, "client disconnected"),
         End::Shutdown => info!(user = %session.user, "session closed for shutdown"),
+        End::Killed => info!(user = %session.user, "session killed"),
         End::Error(why) => warn!(user = %session.user, reason = %why, "session closed"),
     }
     session.client.shutdown().await;
@@ -150,6 +157,8 @@ async fn handshake(shared: Arc<Shared>, mut client: PacketStream, peer: SocketAd
         params,
         backend: None,
         status: STATUS_AUTOCOMMIT,
+        id,
+        handle: Arc::new(SessionHandle::new(hello.user.clone())),
     };
     // Connect now rather than at the first command, so that an unknown database or
     // an unreachable server is reported at login, as the server itself would.
@@ -203,6 +212,7 @@ impl Session {
         let server = rt.servers.get(index).ok_or_else(no_server)?;
         match server.pool.checkout(&self.params).await {
             Ok((guard, ok)) => {
+                self.handle.set_backend(index, guard.greeting.connection_id);
                 self.backend = Some((index, guard));
                 Ok(ok)
             }
@@ -217,11 +227,13 @@ impl Session {
 
     async fn command_loop(&mut self) -> End {
         let mut shutdown = self.shared.shutdown.clone();
+        let handle = self.handle.clone();
         loop {
             let max = self.shared.runtime.load().config.proxy.max_allowed_packet;
             let packet = tokio::select! {
                 p = self.client.read_packet(max) => p,
                 _ = shutdown.wait_for(|s| *s), if self.status & STATUS_IN_TRANS == 0 => return End::Shutdown,
+                _ = handle.killed.notified() => return End::Killed,
             };
             let packet = match packet {
                 Ok(Some(p)) => p,
@@ -248,6 +260,15 @@ impl Session {
                 command::COM_QUIT => {
                     self.client.consume(packet.raw_len);
                     return End::ClientQuit;
+                }
+                command::COM_QUERY | command::COM_PROCESS_KILL => {
+                    if let Some(kill) = self.kill_request(cmd, packet.raw_len) {
+                        self.client.consume(packet.raw_len);
+                        if let Err(end) = self.kill(kill, reply_seq).await {
+                            return end;
+                        }
+                        continue;
+                    }
                 }
                 command::COM_CHANGE_USER => {
                     let raw = self.client.consume(packet.raw_len);
@@ -406,6 +427,80 @@ impl Session {
                 Err(End::Error(format!("COM_CHANGE_USER failed: {e}")))
             }
         }
+    }
+
+    /// A KILL statement or COM_PROCESS_KILL in the buffered packet, if that is
+    /// what it is. Only short packets starting like a KILL are parsed.
+    fn kill_request(&self, cmd: u8, raw_len: usize) -> Option<KillRequest> {
+        let payload = self.client.buffered().get(5..raw_len)?;
+        if cmd == command::COM_PROCESS_KILL {
+            let id = u32::from_le_bytes(payload.get(..4)?.try_into().ok()?);
+            return Some(KillRequest::Thread { scope: KillScope::Connection, id: u64::from(id) });
+        }
+        let first = payload.iter().find(|b| !b.is_ascii_whitespace())?;
+        if raw_len > 4 + 1024 || !matches!(first, b'k' | b'K' | b'/') {
+            return None;
+        }
+        parse_kill(payload)
+    }
+
+    /// Carries out a KILL on the server holding the target session's backend
+    /// connection, over a connection of its own.
+    async fn kill(&mut self, kill: KillRequest, seq: u8) -> Result<(), End> {
+        let (scope, id) = match kill {
+            KillRequest::Thread { scope, id } => (scope, id),
+            KillRequest::Unsupported(what) => {
+                let err = ErrPacket::new(
+                    code::ER_NOT_SUPPORTED_YET,
+                    "42000",
+                    format!("rwsplit: {what} is not supported through the proxy; KILL a connection id instead"),
+                );
+                return self.reply_err(seq, &err).await;
+            }
+        };
+        let Some((target_id, target)) = self.shared.find_session(id) else {
+            let err = ErrPacket::new(code::ER_NO_SUCH_THREAD, "HY000", format!("Unknown thread id: {id}"));
+            return self.reply_err(seq, &err).await;
+        };
+        if target.user != self.user {
+            let err = ErrPacket::new(code::ER_KILL_DENIED_ERROR, "HY000", format!("You are not owner of thread {id}"));
+            return self.reply_err(seq, &err).await;
+        }
+        let rt = self.shared.runtime.load_full();
+        let mut reply = ok_payload(self.status, 0);
+        if let Some((server, tid)) = target.backend() {
+            let Some(pool) = rt.servers.get(server).map(|s| s.pool.clone()) else {
+                return self.reply_err(seq, &no_server()).await;
+            };
+            let sql = match scope {
+                KillScope::Query => format!("KILL QUERY {tid}"),
+                KillScope::Connection => format!("KILL CONNECTION {tid}"),
+            };
+            let result = match pool.checkout(&self.params).await {
+                Ok((mut conn, _)) => conn.simple_query(&sql).await,
+                Err(e) => Err(e),
+            };
+            match result {
+                Ok(r) if r.first() == Some(&0xFF) => reply = r,
+                Ok(_) => {}
+                Err(e) => return self.reply_err(seq, &e.to_err_packet()).await,
+            }
+        }
+        if reply.first() == Some(&0xFF) {
+            self.client.write_payload(seq, &reply).await.map_err(|_| End::ClientGone)?;
+            return Ok(());
+        }
+        info!(target = target_id, ?scope, "KILL");
+        if scope == KillScope::Connection {
+            target.killed.notify_one();
+            if target_id == self.id {
+                let err = ErrPacket::new(code::ER_CONNECTION_KILLED, "70100", "Connection was killed");
+                let _ = self.reply_err(seq, &err).await;
+                return Err(End::Killed);
+            }
+        }
+        self.client.write_payload(seq, &reply).await.map_err(|_| End::ClientGone)?;
+        Ok(())
     }
 
     async fn reply_err(&mut self, seq: u8, err: &ErrPacket) -> Result<(), End> {

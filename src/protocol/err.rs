@@ -10,10 +10,13 @@ pub mod code {
     pub const ER_HANDSHAKE_ERROR: u16 = 1043;
     pub const ER_ACCESS_DENIED_ERROR: u16 = 1045;
     pub const ER_UNKNOWN_COM_ERROR: u16 = 1047;
+    pub const ER_NO_SUCH_THREAD: u16 = 1094;
+    pub const ER_KILL_DENIED_ERROR: u16 = 1095;
     pub const ER_NET_PACKET_TOO_LARGE: u16 = 1153;
     pub const ER_NET_READ_ERROR: u16 = 1158;
     pub const ER_NOT_SUPPORTED_YET: u16 = 1235;
     pub const ER_UNKNOWN_ERROR: u16 = 1105;
+    pub const ER_CONNECTION_KILLED: u16 = 1927;
     /// Client-library code for "can't connect": what a client would report had it
     /// connected to the unreachable server itself.
     pub const CR_CONN_HOST_ERROR: u16 = 2003;

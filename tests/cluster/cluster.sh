@@ -177,9 +177,10 @@ init_node() {
 
 launch_node() {
     local port=$1
-    # setsid+nohup detach the server from this shell so it survives our exit.
+    # setsid+nohup detach the server from this shell so it survives our exit;
+    # fd 9 (the command lock) must not be inherited or the server holds it.
     setsid nohup mariadbd --defaults-file="$(node_cnf "$port")" \
-        </dev/null >>"$(node_errlog "$port")" 2>&1 &
+        </dev/null >>"$(node_errlog "$port")" 2>&1 9<&- &
     echo $! >"$(node_dir "$port")/launcher.pid"
 }
 

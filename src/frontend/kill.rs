@@ -1,0 +1,136 @@
+//! KILL through the proxy. A client knows two ids for its connection: the one in
+//! the proxy's greeting (what JDBC's `Statement.cancel()` sends `KILL QUERY` with)
+//! and the backend's thread id (`SELECT CONNECTION_ID()`). Neither may simply be
+//! forwarded: the greeting's id names some unrelated thread on the server, and a
+//! backend thread id may belong to another client's session. So KILL is parsed
+//! here, the target found among the proxy's sessions, and the kill sent to the
+//! server that runs that session's backend connection.
+
+use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
+
+use tokio::sync::Notify;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KillScope {
+    Query,
+    Connection,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KillRequest {
+    Thread {
+        scope: KillScope,
+        id: u64,
+    },
+    /// `KILL USER ...` or `KILL QUERY ID ...`: would reach other clients' server
+    /// threads, which the proxy cannot scope to this client.
+    Unsupported(&'static str),
+}
+
+/// What the proxy knows of a session for KILL.
+pub struct SessionHandle {
+    pub user: String,
+    /// Index of the server holding the session's backend connection (usize::MAX: none).
+    server: AtomicUsize,
+    /// That connection's thread id on the server (0: none).
+    thread_id: AtomicU32,
+    /// Woken by KILL CONNECTION: the session closes its client connection.
+    pub killed: Notify,
+}
+
+impl SessionHandle {
+    pub fn new(user: String) -> Self {
+        Self { user, server: AtomicUsize::new(usize::MAX), thread_id: AtomicU32::new(0), killed: Notify::new() }
+    }
+
+    pub fn set_backend(&self, server: usize, thread_id: u32) {
+        self.server.store(server, Ordering::Relaxed);
+        self.thread_id.store(thread_id, Ordering::Relaxed);
+    }
+
+    pub fn backend(&self) -> Option<(usize, u32)> {
+        let server = self.server.load(Ordering::Relaxed);
+        let tid = self.thread_id.load(Ordering::Relaxed);
+        (server != usize::MAX && tid != 0).then_some((server, tid))
+    }
+}
+
+/// Recognises `KILL [HARD|SOFT] [CONNECTION|QUERY] <id>` in a COM_QUERY payload
+/// (without the command byte). `None` when the statement is not a KILL.
+pub fn parse_kill(sql: &[u8]) -> Option<KillRequest> {
+    let text = std::str::from_utf8(sql).ok()?;
+    let mut words = tokens(text);
+    if !words.next()?.eq_ignore_ascii_case("kill") {
+        return None;
+    }
+    let mut scope = KillScope::Connection;
+    let mut word = words.next()?;
+    if word.eq_ignore_ascii_case("hard") || word.eq_ignore_ascii_case("soft") {
+        word = words.next()?;
+    }
+    if word.eq_ignore_ascii_case("connection") {
+        word = words.next()?;
+    } else if word.eq_ignore_ascii_case("query") {
+        scope = KillScope::Query;
+        word = words.next()?;
+        if word.eq_ignore_ascii_case("id") {
+            return Some(KillRequest::Unsupported("KILL QUERY ID"));
+        }
+    }
+    if word.eq_ignore_ascii_case("user") {
+        return Some(KillRequest::Unsupported("KILL USER"));
+    }
+    let id = word.parse::<u64>().ok()?;
+    if words.next().is_some() {
+        return None;
+    }
+    Some(KillRequest::Thread { scope, id })
+}
+
+/// Words of a statement, skipping whitespace, comments and a trailing `;`.
+fn tokens(text: &str) -> impl Iterator<Item = &str> {
+    let mut rest = text;
+    std::iter::from_fn(move || loop {
+        rest = rest.trim_start();
+        if let Some(after) = rest.strip_prefix("/*") {
+            rest = after.find("*/").map(|i| &after[i + 2..]).unwrap_or("");
+            continue;
+        }
+        if rest.starts_with("-- ") || rest.starts_with('#') {
+            rest = rest.find('\n').map(|i| &rest[i..]).unwrap_or("");
+            continue;
+        }
+        if rest.is_empty() || rest == ";" {
+            return None;
+        }
+        let end = rest.find(|c: char| c.is_whitespace() || c == ';' || c == '/' || c == '#').unwrap_or(rest.len());
+        let end = end.max(1);
+        let (word, tail) = rest.split_at(end);
+        rest = tail;
+        return Some(word);
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recognises_kill_forms() {
+        let t = |s: &str| parse_kill(s.as_bytes());
+        assert_eq!(t("KILL 5"), Some(KillRequest::Thread { scope: KillScope::Connection, id: 5 }));
+        assert_eq!(t("kill query 12;"), Some(KillRequest::Thread { scope: KillScope::Query, id: 12 }));
+        assert_eq!(
+            t(" /* x */ KILL HARD CONNECTION 7 "),
+            Some(KillRequest::Thread { scope: KillScope::Connection, id: 7 })
+        );
+        assert_eq!(t("KILL SOFT QUERY 9"), Some(KillRequest::Thread { scope: KillScope::Query, id: 9 }));
+        assert_eq!(t("KILL USER app"), Some(KillRequest::Unsupported("KILL USER")));
+        assert_eq!(t("KILL QUERY ID 3"), Some(KillRequest::Unsupported("KILL QUERY ID")));
+        assert_eq!(t("SELECT 1"), None);
+        assert_eq!(t("KILL"), None);
+        assert_eq!(t("KILL 5 6"), None);
+        assert_eq!(t("killer 5"), None);
+        assert_eq!(t("KILL (SELECT 1)"), None);
+    }
+}
