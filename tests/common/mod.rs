@@ -164,7 +164,8 @@ impl Drop for Proxy {
 
 /// Runs a command to completion with a deadline; returns (status ok, stdout, stderr).
 pub fn run_with_timeout(cmd: &mut Command, timeout: Duration) -> (bool, String, String) {
-    let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap_or_else(|e| panic!("spawn {cmd:?}: {e}"));
+    let mut child =
+        cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap_or_else(|e| panic!("spawn {cmd:?}: {e}"));
     let mut out = child.stdout.take().expect("stdout");
     let mut err = child.stderr.take().expect("stderr");
     let t_out = std::thread::spawn(move || {
