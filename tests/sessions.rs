@@ -243,3 +243,71 @@ async fn sigterm_drains_idle_sessions_and_exits_zero() {
     assert!(c.query_drop("SELECT 1").await.is_err(), "idle session was closed");
     assert!(proxy.log().contains("all sessions drained"), "{}", proxy.log());
 }
+
+#[tokio::test]
+async fn silent_client_is_dropped_after_handshake_timeout() {
+    use tokio::io::AsyncReadExt;
+    let proxy = Proxy::builder().replace("handshake_timeout = \"10s\"", "handshake_timeout = \"1s\"").spawn();
+    let mut s = tokio::net::TcpStream::connect(proxy.addr()).await.expect("connect");
+    let start = Instant::now();
+    let mut buf = vec![0u8; 1024];
+    // The greeting arrives, then nothing until the proxy closes.
+    let mut total = 0;
+    loop {
+        match tokio::time::timeout(Duration::from_secs(5), s.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => break,
+            Ok(Ok(n)) => total += n,
+            Err(_) => panic!("still open after 5s"),
+        }
+    }
+    assert!(total > 0, "greeting was sent");
+    let took = start.elapsed();
+    assert!(took >= Duration::from_millis(900) && took < Duration::from_secs(3), "{took:?}");
+}
+
+#[tokio::test]
+async fn idle_backend_connections_are_closed_after_idle_timeout() {
+    let proxy = Proxy::builder().replace("idle_timeout = \"5m\"", "idle_timeout = \"1s\"").spawn();
+    let mut c = connect(&proxy.url("test")).await;
+    let id: u64 = c.query_first("SELECT CONNECTION_ID()").await.expect("q").expect("row");
+    c.disconnect().await.expect("quit");
+    let mut direct = connect(&common::direct_url("test")).await;
+    let alive = format!("SELECT COUNT(*) FROM information_schema.processlist WHERE id = {id}");
+    let n: Option<i64> = direct.query_first(&alive).await.expect("q");
+    assert_eq!(n, Some(1), "pooled while idle_timeout has not passed");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let n: Option<i64> = direct.query_first(&alive).await.expect("q");
+        if n == Some(0) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "idle connection {id} still open after 10s");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test]
+async fn full_pool_makes_new_clients_wait_then_fail_clearly() {
+    let proxy = Proxy::builder()
+        .replace("pool_max = 256", "pool_max = 2")
+        .replace("connect_timeout = \"3s\"", "connect_timeout = \"1s\"")
+        .spawn();
+    let a = connect(&proxy.url("test")).await;
+    let b = connect(&proxy.url("test")).await;
+    let start = Instant::now();
+    let e = Conn::new(Opts::from_url(&proxy.url("test")).expect("url")).await.expect_err("pool is full");
+    let (code, state, msg) = server_error(e);
+    assert_eq!((code, state.as_str()), (1040, "08004"));
+    assert!(msg.contains("master") && msg.contains("pool_max (2)"), "{msg}");
+    assert!(start.elapsed() >= Duration::from_millis(900), "waited for a slot first");
+    // A slot frees up when a client leaves, and the next client gets it.
+    drop(a);
+    let waiter = tokio::spawn({
+        let url = proxy.url("test");
+        async move { connect(&url).await }
+    });
+    let mut c = waiter.await.expect("join");
+    let one: Option<i64> = c.query_first("SELECT 1").await.expect("q");
+    assert_eq!(one, Some(1));
+    drop(b);
+}

@@ -34,6 +34,9 @@ pub struct ProxyConfig {
     pub shutdown_timeout: Duration,
     /// Server version sent to clients before any backend has been reached.
     pub server_version: String,
+    /// A client must finish logging in within this.
+    #[serde(with = "duration")]
+    pub handshake_timeout: Duration,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -102,6 +105,7 @@ impl Default for ProxyConfig {
             worker_threads: 0,
             shutdown_timeout: Duration::from_secs(30),
             server_version: "5.5.5-10.11.0-MariaDB-rwsplit".into(),
+            handshake_timeout: Duration::from_secs(10),
         }
     }
 }

@@ -48,6 +48,9 @@ pub(super) fn validate(c: &Config) -> Vec<ConfigError> {
     if !(1024..=1 << 30).contains(&c.proxy.max_allowed_packet) {
         err("proxy.max_allowed_packet".into(), "must be between 1024 and 1073741824 bytes".into());
     }
+    if c.proxy.handshake_timeout.is_zero() {
+        err("proxy.handshake_timeout".into(), "must be more than 0".into());
+    }
     if c.proxy.shutdown_timeout.is_zero() {
         err("proxy.shutdown_timeout".into(), "must be more than 0".into());
     }

@@ -4,7 +4,6 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
 use tokio::net::TcpStream;
 use tracing::{debug, info, warn};
@@ -28,8 +27,6 @@ use crate::relay::{relay_reply, Relayed};
 use crate::route::{route, Target};
 use crate::runtime::Runtime;
 
-/// A client that connects and says nothing is dropped after this.
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// The handshake response carries user, database and attributes: bounded.
 const HANDSHAKE_LIMIT: usize = 64 * 1024;
 /// utf8mb4_general_ci, offered when no backend has been reached yet.
@@ -63,7 +60,8 @@ enum End {
 
 pub async fn run(shared: Arc<Shared>, socket: TcpStream, peer: SocketAddr, id: u32) {
     let client = PacketStream::new(socket);
-    let mut session = match tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake(shared, client, peer, id)).await {
+    let limit = shared.runtime.load().config.proxy.handshake_timeout;
+    let mut session = match tokio::time::timeout(limit, handshake(shared, client, peer, id)).await {
         Ok(Some(s)) => s,
         Ok(None) => return,
         Err(_) => {

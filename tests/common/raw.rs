@@ -24,6 +24,20 @@ pub const CLIENT_DEPRECATE_EOF: u32 = 0x0100_0000;
 impl RawClient {
     /// Connects and logs in; returns the client and the server's final auth packet.
     pub fn connect(addr: &str, user: &str, password: &str, db: Option<&str>, capabilities: u32) -> (Self, Vec<u8>) {
+        let (c, reply, _) = Self::connect_with_plugin(addr, user, password, db, capabilities, "mysql_native_password");
+        (c, reply)
+    }
+
+    /// Logs in starting with `plugin`, following an auth switch if the server asks
+    /// for one; the last value says whether it did.
+    pub fn connect_with_plugin(
+        addr: &str,
+        user: &str,
+        password: &str,
+        db: Option<&str>,
+        capabilities: u32,
+        plugin: &str,
+    ) -> (Self, Vec<u8>, bool) {
         let stream = TcpStream::connect(addr).unwrap_or_else(|e| panic!("connect {addr}: {e}"));
         stream.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
         stream.set_nodelay(true).expect("nodelay");
@@ -32,7 +46,7 @@ impl RawClient {
         c.greeting = Greeting::parse(&g).expect("greeting");
         let caps = capabilities & c.greeting.capabilities;
         c.capabilities = caps;
-        let auth = client_auth_response("mysql_native_password", &c.greeting.nonce, password).expect("native");
+        let auth = client_auth_response(plugin, &c.greeting.nonce, password).expect("known plugin");
         let hello = BackendHello {
             capabilities: caps,
             mariadb_capabilities: 0,
@@ -41,12 +55,19 @@ impl RawClient {
             user,
             auth_response: &auth,
             database: db,
-            auth_plugin: "mysql_native_password",
+            auth_plugin: plugin,
             attributes: &[],
         };
         c.write_packet(1, &hello.to_payload());
+        let (seq, reply) = c.read_packet();
+        if reply.first() != Some(&0xFE) {
+            return (c, reply, false);
+        }
+        let (new_plugin, nonce) = rwsplit::protocol::handshake::parse_auth_switch(&reply).expect("auth switch");
+        let auth = client_auth_response(&new_plugin, &nonce, password).expect("known plugin");
+        c.write_packet(seq.wrapping_add(1), &auth);
         let (_, reply) = c.read_packet();
-        (c, reply)
+        (c, reply, true)
     }
 
     pub fn write_packet(&mut self, seq: u8, payload: &[u8]) {
