@@ -3,7 +3,7 @@
 
 use std::io;
 
-use crate::protocol::packet::{PacketHeader, HEADER_LEN};
+use crate::protocol::packet::{write_packet, PacketHeader, HEADER_LEN};
 use crate::protocol::response::{ResponseScanner, ScanError, Step};
 use crate::protocol::stream::PacketStream;
 
@@ -33,12 +33,29 @@ impl RelayError {
     }
 }
 
+/// Sees every OK packet of a reply (the first packet's, or a result set's
+/// terminator under CLIENT_DEPRECATE_EOF) and may replace it: the session learns
+/// what the server tracked and rewrites what the client did not ask to track.
+pub trait OkObserver {
+    fn on_ok(&mut self, payload: &[u8]) -> Option<Vec<u8>>;
+}
+
+/// Leaves every OK packet as it is.
+pub struct PassThrough;
+
+impl OkObserver for PassThrough {
+    fn on_ok(&mut self, _payload: &[u8]) -> Option<Vec<u8>> {
+        None
+    }
+}
+
 /// Relays the reply to the command just sent to `backend` until `scanner` says it
 /// is complete.
 pub async fn relay_reply(
     backend: &mut PacketStream,
     client: &mut PacketStream,
     scanner: &mut ResponseScanner,
+    observer: &mut (dyn OkObserver + Send),
     out: &mut Relayed,
 ) -> Result<(), RelayError> {
     // Bytes of a streamed packet body still to pass through.
@@ -48,6 +65,8 @@ pub async fn relay_reply(
     loop {
         let mut cut = 0usize;
         let mut infile = false;
+        // An OK packet to send in another form: (its offset, seq, new payload).
+        let mut rewrite: Option<(usize, u8, Vec<u8>)> = None;
         {
             let buf = backend.buffered();
             loop {
@@ -81,6 +100,13 @@ pub async fn relay_reply(
                         break;
                     }
                     let step = scanner.on_packet(h.len, &buf[body..body + h.len])?;
+                    if scanner.last_was_ok() {
+                        if let Some(new) = observer.on_ok(&buf[body..body + h.len]) {
+                            rewrite = Some((cut, h.seq, new));
+                            cut = body + h.len;
+                            break;
+                        }
+                    }
                     cut = body + h.len;
                     if step == Step::LocalInfile {
                         infile = true;
@@ -94,7 +120,13 @@ pub async fn relay_reply(
                 }
             }
         }
-        if cut > 0 {
+        if let Some((at, seq, payload)) = rewrite {
+            let mut chunk = backend.consume(cut);
+            chunk.truncate(at);
+            write_packet(&mut chunk, seq, &payload);
+            client.write_all(&chunk).await.map_err(RelayError::Client)?;
+            out.bytes_to_client += chunk.len() as u64;
+        } else if cut > 0 {
             let chunk = backend.consume(cut);
             client.write_all(&chunk).await.map_err(RelayError::Client)?;
             out.bytes_to_client += cut as u64;

@@ -9,8 +9,13 @@ use tokio::net::TcpStream;
 use super::error::BackendError;
 use super::pool::ServerAddr;
 use crate::protocol::auth::{client_auth_response, CACHING_SHA2_PASSWORD, NATIVE_PASSWORD};
+use crate::protocol::command::{ResponseKind, COM_QUERY};
 use crate::protocol::handshake::{self, parse_auth_switch, BackendHello, Greeting, SESSION_CAPABILITIES};
+use crate::protocol::handshake::{CLIENT_DEPRECATE_EOF, CLIENT_SESSION_TRACK};
+use crate::protocol::packet::read_lenenc;
+use crate::protocol::response::{ResponseScanner, Step};
 use crate::protocol::stream::{PacketStream, StreamError};
+use crate::protocol::track::ClientTracking;
 use crate::protocol::ErrPacket;
 
 /// Replies in the connection phase are small; anything bigger is not a server.
@@ -63,7 +68,22 @@ pub struct BackendConn {
     pub poisoned: bool,
     /// Used by a session since its last reset.
     pub dirty: bool,
+    /// What a fresh session on this server tracks (CLIENT_SESSION_TRACK): what a
+    /// client asking for tracking is told by default. The connection itself
+    /// tracks everything, for the proxy's own use.
+    pub tracking_defaults: ClientTracking,
 }
+
+/// Session tracking the proxy sets on every backend connection: every system
+/// variable (including last_gtid), the schema, and "something else changed", the
+/// safety net behind the statement classifier.
+const TRACK_EVERYTHING: &str =
+    "SET SESSION session_track_system_variables='*', session_track_schema=ON, session_track_state_change=ON";
+const READ_TRACKING: &str =
+    "SELECT @@session_track_system_variables, @@session_track_schema, @@session_track_state_change";
+
+/// A row of a text result set: columns as bytes, `None` for NULL.
+pub type TextRow = Vec<Option<Vec<u8>>>;
 
 impl BackendConn {
     /// Connects and logs in with `params`; returns the connection and the server's
@@ -101,7 +121,8 @@ impl BackendConn {
             if greeting.auth_plugin == CACHING_SHA2_PASSWORD { CACHING_SHA2_PASSWORD } else { NATIVE_PASSWORD };
         let auth = client_auth_response(plugin, &greeting.nonce, &params.password).unwrap_or_default();
         let hello = BackendHello {
-            capabilities: params.capabilities & greeting.capabilities,
+            // Always tracked on the backend side; rewritten for clients that did not ask.
+            capabilities: (params.capabilities | CLIENT_SESSION_TRACK) & greeting.capabilities,
             mariadb_capabilities: params.mariadb_capabilities & greeting.mariadb_capabilities,
             max_packet: params.max_packet,
             collation: params.collation,
@@ -113,9 +134,21 @@ impl BackendConn {
         };
         io.write_payload(seq.wrapping_add(1), &hello.to_payload()).await.map_err(|e| stream_err(&server, e.into()))?;
         let nonce = greeting.nonce.clone();
-        let mut conn =
-            Self { io, server, greeting, key: params.pool_key(), nonce, busy: false, poisoned: false, dirty: false };
+        let tracking_defaults =
+            ClientTracking { enabled: true, variables: Some(Vec::new()), schema: false, state_change: false };
+        let mut conn = Self {
+            io,
+            server,
+            greeting,
+            key: params.pool_key(),
+            nonce,
+            busy: false,
+            poisoned: false,
+            dirty: false,
+            tracking_defaults,
+        };
         let ok = conn.finish_auth(plugin, &params.password).await?;
+        conn.setup_tracking(true).await?;
         Ok((conn, ok))
     }
 
@@ -135,6 +168,8 @@ impl BackendConn {
         let server = self.server.clone();
         self.io.write_payload(0, &payload).await.map_err(|e| stream_err(&server, e.into()))?;
         let ok = self.finish_auth(plugin, &params.password).await?;
+        // COM_CHANGE_USER put the tracking variables back to their defaults.
+        self.setup_tracking(false).await?;
         self.dirty = false;
         Ok(ok)
     }
@@ -154,6 +189,67 @@ impl BackendConn {
         }
         self.busy = false;
         Ok(reply)
+    }
+
+    fn tracks_sessions(&self) -> bool {
+        self.greeting.capabilities & CLIENT_SESSION_TRACK != 0
+    }
+
+    /// Learns the server's default tracking (on a new connection) and turns on
+    /// tracking of everything.
+    async fn setup_tracking(&mut self, learn_defaults: bool) -> Result<(), BackendError> {
+        if !self.tracks_sessions() {
+            return Ok(());
+        }
+        if learn_defaults {
+            let rows = self.query_rows(READ_TRACKING).await?;
+            let row = rows.first().ok_or_else(|| protocol_err(&self.server, "no row for tracking defaults".into()))?;
+            let text = |i: usize| row.get(i).and_then(|v| v.as_ref()).map(|v| String::from_utf8_lossy(v).into_owned());
+            let vars = text(0).unwrap_or_default();
+            self.tracking_defaults = ClientTracking {
+                enabled: true,
+                variables: parse_tracked_variables(&vars),
+                schema: text(1).is_some_and(|v| v == "1" || v.eq_ignore_ascii_case("on")),
+                state_change: text(2).is_some_and(|v| v == "1" || v.eq_ignore_ascii_case("on")),
+            };
+        }
+        let reply = self.simple_query(TRACK_EVERYTHING).await?;
+        if reply.first() == Some(&0xFF) {
+            return Err(refused(&self.server, &reply));
+        }
+        Ok(())
+    }
+
+    /// Runs a query that returns a small text result set and returns its rows.
+    pub async fn query_rows(&mut self, sql: &str) -> Result<Vec<TextRow>, BackendError> {
+        let server = self.server.clone();
+        let mut payload = Vec::with_capacity(1 + sql.len());
+        payload.push(COM_QUERY);
+        payload.extend_from_slice(sql.as_bytes());
+        self.busy = true;
+        self.io.write_payload(0, &payload).await.map_err(|e| stream_err(&server, e.into()))?;
+        let mut scanner =
+            ResponseScanner::new(ResponseKind::Results { cursor: false }, self.key.0 & CLIENT_DEPRECATE_EOF != 0);
+        let mut packets = Vec::new();
+        loop {
+            let (_, p) = self.io.read_payload(AUTH_PACKET_LIMIT).await.map_err(|e| stream_err(&server, e))?;
+            let step = scanner.on_packet(p.len(), &p).map_err(|e| protocol_err(&server, e.to_string()))?;
+            if p.first() == Some(&0xFF) && packets.is_empty() {
+                self.busy = false;
+                return Err(refused(&server, &p));
+            }
+            packets.push(p);
+            match step {
+                Step::Done => break,
+                Step::More => {}
+                Step::LocalInfile => return Err(protocol_err(&server, "unexpected LOCAL INFILE request".into())),
+            }
+        }
+        self.busy = false;
+        let columns = packets.first().and_then(|p| read_lenenc(p)).map(|(n, _)| n as usize).unwrap_or(0);
+        let skip = 1 + columns + usize::from(self.key.0 & CLIENT_DEPRECATE_EOF == 0);
+        let rows = packets.get(skip..packets.len().saturating_sub(1)).unwrap_or(&[]);
+        Ok(rows.iter().map(|r| parse_text_row(r, columns)).collect())
     }
 
     /// The rest of an authentication exchange: auth switches and caching_sha2's
@@ -211,6 +307,37 @@ impl BackendConn {
             }
         }
     }
+}
+
+/// `session_track_system_variables` as a list of names; `None` for `*`.
+fn parse_tracked_variables(text: &str) -> Option<Vec<String>> {
+    let names: Vec<String> = text.split(',').map(|v| v.trim().to_ascii_lowercase()).filter(|v| !v.is_empty()).collect();
+    if names.iter().any(|n| n == "*") {
+        None
+    } else {
+        Some(names)
+    }
+}
+
+fn parse_text_row(packet: &[u8], columns: usize) -> TextRow {
+    let mut out = Vec::with_capacity(columns);
+    let mut rest = packet;
+    for _ in 0..columns {
+        if rest.first() == Some(&0xFB) {
+            out.push(None);
+            rest = &rest[1..];
+            continue;
+        }
+        match read_lenenc(rest) {
+            Some((len, n)) => {
+                let end = n.saturating_add(len as usize).min(rest.len());
+                out.push(Some(rest[n..end].to_vec()));
+                rest = &rest[end..];
+            }
+            None => out.push(None),
+        }
+    }
+    out
 }
 
 fn stream_err(server: &ServerAddr, e: StreamError) -> BackendError {

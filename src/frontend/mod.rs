@@ -5,5 +5,6 @@ mod auth;
 mod kill;
 mod listener;
 mod session;
+mod tracking;
 
 pub use listener::{serve, Shared};

@@ -11,17 +11,19 @@ use tracing::{debug, info, warn};
 use super::auth::{self, AuthOutcome};
 use super::kill::{parse_kill, KillRequest, KillScope, SessionHandle};
 use super::listener::Shared;
+use super::tracking::Observer;
 use crate::backend::{BackendError, Guard, SessionParams};
 use crate::protocol::auth::{new_scramble, NATIVE_PASSWORD};
 use crate::protocol::command::{self, response_kind, ResponseKind};
 use crate::protocol::err::code;
 use crate::protocol::handshake::{
-    ChangeUser, ClientHello, Greeting, CLIENT_DEPRECATE_EOF, CLIENT_SSL, PROXY_CAPABILITIES,
+    ChangeUser, ClientHello, Greeting, CLIENT_DEPRECATE_EOF, CLIENT_SESSION_TRACK, CLIENT_SSL, PROXY_CAPABILITIES,
     PROXY_MARIADB_CAPABILITIES, SSL_REQUEST_LEN,
 };
 use crate::protocol::ok::{ok_payload, ok_status, STATUS_AUTOCOMMIT, STATUS_IN_TRANS};
 use crate::protocol::response::ResponseScanner;
 use crate::protocol::stream::{PacketStream, StreamError};
+use crate::protocol::track::{rewrite_for_client, ClientTracking};
 use crate::protocol::ErrPacket;
 use crate::relay::{relay_reply, Relayed};
 use crate::route::{route, Target};
@@ -47,6 +49,8 @@ struct Session {
     status: u16,
     id: u32,
     handle: Arc<SessionHandle>,
+    /// What the client asked its OK packets to track.
+    tracking: ClientTracking,
 }
 
 /// Why a session ended, for the log.
@@ -157,6 +161,12 @@ async fn handshake(shared: Arc<Shared>, mut client: PacketStream, peer: SocketAd
         status: STATUS_AUTOCOMMIT,
         id,
         handle: Arc::new(SessionHandle::new(hello.user.clone())),
+        tracking: ClientTracking {
+            enabled: hello.capabilities & CLIENT_SESSION_TRACK != 0,
+            variables: None,
+            schema: false,
+            state_change: false,
+        },
     };
     // Connect now rather than at the first command, so that an unknown database or
     // an unreachable server is reported at login, as the server itself would.
@@ -211,8 +221,10 @@ impl Session {
         match server.pool.checkout(&self.params).await {
             Ok((guard, ok)) => {
                 self.handle.set_backend(index, guard.greeting.connection_id);
+                let enabled = self.tracking.enabled;
+                self.tracking = ClientTracking { enabled, ..guard.tracking_defaults.clone() };
                 self.backend = Some((index, guard));
-                Ok(ok)
+                Ok(rewrite_for_client(&ok, &self.tracking).unwrap_or(ok))
             }
             Err(e) => {
                 if e.is_server_fault() {
@@ -336,7 +348,9 @@ impl Session {
         }
         let mut scanner = ResponseScanner::new(kind, self.capabilities & CLIENT_DEPRECATE_EOF != 0);
         let mut relayed = Relayed::default();
-        match relay_reply(&mut backend.io, &mut self.client, &mut scanner, &mut relayed).await {
+        let mut observer = Observer::new(&self.tracking);
+        let result = relay_reply(&mut backend.io, &mut self.client, &mut scanner, &mut observer, &mut relayed).await;
+        match result {
             Ok(()) => {
                 backend.busy = false;
                 if let Some(status) = scanner.status() {
@@ -410,6 +424,7 @@ impl Session {
                 self.params = params;
                 self.user = cu.user;
                 self.status = ok_status(&ok).unwrap_or(STATUS_AUTOCOMMIT);
+                let ok = rewrite_for_client(&ok, &self.tracking).unwrap_or(ok);
                 self.client.write_payload(seq, &ok).await.map_err(|_| End::ClientGone)?;
                 Ok(())
             }

@@ -61,7 +61,9 @@ pub const PROXY_MARIADB_CAPABILITIES: u32 = MariadbCapabilities::MARIADB_CLIENT_
 
 /// Capabilities that shape the conversation after the handshake. Two connections
 /// that agree on these can serve each other's clients; the rest (auth details,
-/// CONNECT_WITH_DB, attributes) only matter during the handshake.
+/// CONNECT_WITH_DB, attributes) only matter during the handshake. Session
+/// tracking is not among them: backend connections always track, and OK packets
+/// are rewritten for clients that did not ask for it.
 pub const SESSION_CAPABILITIES: u32 = 0x0000_0002
     | 0x0000_0004
     | 0x0000_0010
@@ -74,7 +76,6 @@ pub const SESSION_CAPABILITIES: u32 = 0x0000_0002
     | CLIENT_MULTI_STATEMENTS
     | 0x0002_0000
     | 0x0004_0000
-    | CLIENT_SESSION_TRACK
     | CLIENT_DEPRECATE_EOF;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -8,6 +8,7 @@ pub mod ok;
 pub mod packet;
 pub mod response;
 pub mod stream;
+pub mod track;
 
 pub use err::ErrPacket;
 pub use packet::{PacketHeader, MAX_PAYLOAD};

@@ -63,6 +63,8 @@ pub struct ResponseScanner {
     status: Option<u16>,
     /// Whether the reply carried an ERR packet (for error counters and retries).
     saw_error: bool,
+    /// The packet just fed was an OK packet (possibly carrying session tracking).
+    last_ok: bool,
 }
 
 impl ResponseScanner {
@@ -73,7 +75,7 @@ impl ResponseScanner {
             ResponseKind::FieldList => State::FieldDefs,
             _ => State::First,
         };
-        Self { kind, deprecate_eof, state, status: None, saw_error: false }
+        Self { kind, deprecate_eof, state, status: None, saw_error: false, last_ok: false }
     }
 
     pub fn is_done(&self) -> bool {
@@ -87,6 +89,12 @@ impl ResponseScanner {
 
     pub fn saw_error(&self) -> bool {
         self.saw_error
+    }
+
+    /// Whether the packet just fed was in OK-packet format: a reply's OK, or a
+    /// result set's 0xFE terminator under CLIENT_DEPRECATE_EOF.
+    pub fn last_was_ok(&self) -> bool {
+        self.last_ok
     }
 
     /// Whether `on_packet` needs the whole payload of a packet of `len` bytes starting
@@ -108,6 +116,7 @@ impl ResponseScanner {
     /// packets of a split packet are not fed.
     pub fn on_packet(&mut self, len: usize, payload: &[u8]) -> Result<Step, ScanError> {
         let first = payload.first().copied();
+        self.last_ok = self.is_ok_format(first, len);
         match self.state {
             State::Done => Err(ScanError("data after the end of the reply")),
             State::First => self.on_first(len, payload),
@@ -152,6 +161,14 @@ impl ResponseScanner {
                 Some(ERR) if len < MAX_PAYLOAD => Ok(self.error()),
                 _ => Ok(Step::More),
             },
+        }
+    }
+
+    fn is_ok_format(&self, first: Option<u8>, len: usize) -> bool {
+        match (self.state, first) {
+            (State::First, Some(OK)) => self.kind != ResponseKind::Prepare,
+            (State::Rows | State::FieldDefs, Some(EOF)) => self.deprecate_eof && len < MAX_PAYLOAD && len != 5,
+            _ => false,
         }
     }
 

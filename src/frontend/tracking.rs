@@ -1,0 +1,59 @@
+//! What a reply's OK packets say about the session (from the backend's session
+//! tracking) and their rewriting into what the client asked to see.
+
+use crate::protocol::ok::SESSION_STATE_CHANGED;
+use crate::protocol::track::{entries, parse_ok, rewrite_for_client, ClientTracking, TrackEntry};
+use crate::relay::OkObserver;
+
+/// What the server reported during one reply.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Learned {
+    /// `last_gtid` after a write: where the session's last commit landed.
+    pub last_gtid: Option<String>,
+    /// The schema the session switched to.
+    pub schema: Option<String>,
+    /// System variables that changed, lower-case name → value.
+    pub variables: Vec<(String, String)>,
+    /// The server said "session state changed" (user variables, temporary tables,
+    /// prepared statements... anything, including what the proxy cannot replay).
+    pub state_changed: bool,
+}
+
+pub struct Observer<'a> {
+    pub client: &'a ClientTracking,
+    pub learned: Learned,
+}
+
+impl<'a> Observer<'a> {
+    pub fn new(client: &'a ClientTracking) -> Self {
+        Self { client, learned: Learned::default() }
+    }
+}
+
+impl OkObserver for Observer<'_> {
+    fn on_ok(&mut self, payload: &[u8]) -> Option<Vec<u8>> {
+        let ok = parse_ok(payload)?;
+        if ok.status & SESSION_STATE_CHANGED == 0 {
+            return None;
+        }
+        for e in entries(ok.state?) {
+            match e {
+                TrackEntry::SystemVariable { name, value } => {
+                    let name = String::from_utf8_lossy(name).to_ascii_lowercase();
+                    let value = String::from_utf8_lossy(value).into_owned();
+                    if name == "last_gtid" {
+                        if !value.is_empty() {
+                            self.learned.last_gtid = Some(value);
+                        }
+                    } else {
+                        self.learned.variables.push((name, value));
+                    }
+                }
+                TrackEntry::Schema(s) => self.learned.schema = Some(String::from_utf8_lossy(s).into_owned()),
+                TrackEntry::StateChange => self.learned.state_changed = true,
+                TrackEntry::Other { .. } => {}
+            }
+        }
+        rewrite_for_client(payload, self.client)
+    }
+}
