@@ -1,9 +1,11 @@
 //! rwsplit: a MySQL-protocol read/write splitting proxy.
 
 pub mod backend;
+pub mod balance;
 pub mod config;
 pub mod frontend;
 pub mod protocol;
 pub mod relay;
 pub mod route;
 pub mod runtime;
+pub mod session;

@@ -1,0 +1,93 @@
+//! Picking a replica for a read: smooth weighted round robin, or least
+//! connections relative to weight.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Balance {
+    #[default]
+    Roundrobin,
+    Leastconn,
+}
+
+/// A weighted round-robin schedule over server indices, precomputed once per
+/// runtime snapshot so that a pick is one atomic increment.
+pub struct Wheel {
+    slots: Vec<usize>,
+    next: AtomicUsize,
+}
+
+impl Wheel {
+    /// `servers`: (index, weight). Nginx's smooth weighted round robin: weights 1
+    /// and 2 give `b a b`, not `a b b`, so bursts spread over both.
+    pub fn new(servers: &[(usize, u32)]) -> Self {
+        let total: i64 = servers.iter().map(|(_, w)| i64::from(*w)).sum();
+        let mut current: Vec<i64> = vec![0; servers.len()];
+        let mut slots = Vec::with_capacity(total.max(0) as usize);
+        for _ in 0..total {
+            let mut best = 0;
+            for (i, (_, w)) in servers.iter().enumerate() {
+                current[i] += i64::from(*w);
+                if current[i] > current[best] {
+                    best = i;
+                }
+            }
+            current[best] -= total;
+            slots.push(servers[best].0);
+        }
+        Self { slots, next: AtomicUsize::new(0) }
+    }
+
+    /// The next server in the schedule for which `usable` holds.
+    pub fn pick(&self, usable: impl Fn(usize) -> bool) -> Option<usize> {
+        if self.slots.is_empty() {
+            return None;
+        }
+        let start = self.next.fetch_add(1, Ordering::Relaxed);
+        (0..self.slots.len()).map(|k| self.slots[(start + k) % self.slots.len()]).find(|s| usable(*s))
+    }
+}
+
+/// The usable server with the fewest connections in use per unit of weight.
+pub fn least_connections(servers: &[(usize, u32)], in_use: impl Fn(usize) -> usize, usable: impl Fn(usize) -> bool) -> Option<usize> {
+    servers
+        .iter()
+        .filter(|(i, w)| *w > 0 && usable(*i))
+        // Compare in_use/weight without division: a/wa < b/wb ⇔ a·wb < b·wa.
+        .min_by(|(a, wa), (b, wb)| (in_use(*a) as u64 * u64::from(*wb)).cmp(&(in_use(*b) as u64 * u64::from(*wa))))
+        .map(|(i, _)| *i)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn weights_give_proportional_smooth_picks() {
+        let w = Wheel::new(&[(1, 1), (2, 2)]);
+        let picks: Vec<_> = (0..6).filter_map(|_| w.pick(|_| true)).collect();
+        assert_eq!(picks, vec![2, 1, 2, 2, 1, 2]);
+        let w = Wheel::new(&[(1, 1), (2, 1)]);
+        let picks: Vec<_> = (0..4).filter_map(|_| w.pick(|_| true)).collect();
+        assert_eq!(picks.iter().filter(|p| **p == 1).count(), 2);
+    }
+
+    #[test]
+    fn unusable_servers_are_skipped() {
+        let w = Wheel::new(&[(1, 1), (2, 2)]);
+        assert!((0..10).all(|_| w.pick(|s| s != 2) == Some(1)));
+        assert_eq!(w.pick(|_| false), None);
+        assert_eq!(Wheel::new(&[]).pick(|_| true), None);
+        assert_eq!(Wheel::new(&[(1, 0)]).pick(|_| true), None);
+    }
+
+    #[test]
+    fn least_connections_by_weight() {
+        let servers = [(1, 1), (2, 2)];
+        let busy = |s: usize| if s == 1 { 2 } else { 3 };
+        assert_eq!(least_connections(&servers, busy, |_| true), Some(2));
+        assert_eq!(least_connections(&servers, busy, |s| s == 1), Some(1));
+        assert_eq!(least_connections(&servers, busy, |_| false), None);
+    }
+}

@@ -1,0 +1,122 @@
+//! Why a session must stay on one backend connection. Each reason is counted, so
+//! that degraded multiplexing shows in stats instead of hiding.
+
+use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Pin {
+    /// SERVER_STATUS_IN_TRANS from the server.
+    Transaction,
+    /// autocommit=0: every statement may open a transaction.
+    AutocommitOff,
+    UserVariable,
+    TemporaryTable,
+    LockTables,
+    /// GET_LOCK() and friends: the lock belongs to the connection.
+    UserLock,
+    /// SQL-level PREPARE: the statement lives on the connection.
+    SqlPrepare,
+    /// SQL_CALC_FOUND_ROWS: FOUND_ROWS() must run where it ran.
+    FoundRows,
+    /// A cursor opened by COM_STMT_EXECUTE, to be read by COM_STMT_FETCH.
+    Cursor,
+    /// SET TRANSACTION without SESSION: applies to the connection's next transaction.
+    NextTransaction,
+    /// XA: the transaction belongs to the connection.
+    Xa,
+    /// The server reported a state change the proxy cannot replay.
+    UntrackedState,
+}
+
+impl Pin {
+    pub const ALL: [Pin; 12] = [
+        Pin::Transaction,
+        Pin::AutocommitOff,
+        Pin::UserVariable,
+        Pin::TemporaryTable,
+        Pin::LockTables,
+        Pin::UserLock,
+        Pin::SqlPrepare,
+        Pin::FoundRows,
+        Pin::Cursor,
+        Pin::NextTransaction,
+        Pin::Xa,
+        Pin::UntrackedState,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Pin::Transaction => "transaction",
+            Pin::AutocommitOff => "autocommit_off",
+            Pin::UserVariable => "user_variable",
+            Pin::TemporaryTable => "temporary_table",
+            Pin::LockTables => "lock_tables",
+            Pin::UserLock => "user_lock",
+            Pin::SqlPrepare => "sql_prepare",
+            Pin::FoundRows => "found_rows",
+            Pin::Cursor => "cursor",
+            Pin::NextTransaction => "next_transaction",
+            Pin::Xa => "xa",
+            Pin::UntrackedState => "untracked_state",
+        }
+    }
+
+    fn index(self) -> usize {
+        Pin::ALL.iter().position(|p| *p == self).unwrap_or(0)
+    }
+}
+
+/// Process-wide count of pins taken, per reason.
+pub struct PinCounters([AtomicU64; 12]);
+
+pub static PIN_COUNTERS: PinCounters = PinCounters([const { AtomicU64::new(0) }; 12]);
+
+impl PinCounters {
+    pub fn get(&self, pin: Pin) -> u64 {
+        self.0[pin.index()].load(Ordering::Relaxed)
+    }
+
+    fn bump(&self, pin: Pin) {
+        self.0[pin.index()].fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// The reasons a session currently has to keep its connection.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Pins {
+    reasons: BTreeSet<Pin>,
+    /// Temporary tables the session created (lower-case names).
+    pub temporary_tables: BTreeSet<String>,
+}
+
+impl Pins {
+    pub fn add(&mut self, pin: Pin) {
+        if self.reasons.insert(pin) {
+            PIN_COUNTERS.bump(pin);
+        }
+    }
+
+    pub fn remove(&mut self, pin: Pin) {
+        self.reasons.remove(&pin);
+    }
+
+    pub fn has(&self, pin: Pin) -> bool {
+        self.reasons.contains(&pin)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.reasons.is_empty()
+    }
+
+    /// Everything but the transaction and autocommit: what outlives a COMMIT.
+    pub fn reasons(&self) -> impl Iterator<Item = Pin> + '_ {
+        self.reasons.iter().copied()
+    }
+
+    /// COM_RESET_CONNECTION / COM_CHANGE_USER: the server forgot everything.
+    pub fn clear(&mut self) {
+        self.reasons.clear();
+        self.temporary_tables.clear();
+    }
+}
