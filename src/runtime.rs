@@ -3,9 +3,13 @@
 //! data path loads once per statement without locking.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
 
 use crate::backend::{Pool, PoolSettings, ServerAddr};
+use crate::balance::Wheel;
+use crate::classify::{ClassifyOptions, Classifier};
 use crate::config::{Config, Role};
 use crate::protocol::auth::StoredPassword;
 
@@ -14,6 +18,7 @@ pub struct FrontendUser {
     pub password: StoredPassword,
     pub backend_user: String,
     pub backend_password: String,
+    pub read_your_writes: bool,
 }
 
 pub struct Server {
@@ -21,12 +26,38 @@ pub struct Server {
     pub role: Role,
     pub weight: u32,
     pub pool: Arc<Pool>,
+    /// Until when (ms since the process started) the server is skipped for reads
+    /// after a failed connect; the topology monitor will replace this.
+    down_until_ms: AtomicU64,
+}
+
+impl Server {
+    /// Whether reads may be sent here now.
+    pub fn usable(&self) -> bool {
+        self.down_until_ms.load(Ordering::Relaxed) <= now_ms()
+    }
+
+    /// Skips the server for reads for `for_`, after it failed to connect.
+    pub fn mark_down(&self, for_: Duration) {
+        self.down_until_ms.store(now_ms() + for_.as_millis() as u64, Ordering::Relaxed);
+    }
+}
+
+fn now_ms() -> u64 {
+    static START: OnceLock<Instant> = OnceLock::new();
+    START.get_or_init(Instant::now).elapsed().as_millis() as u64
 }
 
 pub struct Runtime {
     pub config: Arc<Config>,
     pub users: HashMap<String, FrontendUser>,
     pub servers: Vec<Server>,
+    /// Index of the master in `servers`.
+    pub master: Option<usize>,
+    /// Servers that take reads, with their weights.
+    pub readers: Vec<(usize, u32)>,
+    pub read_wheel: Wheel,
+    pub classifier: Classifier,
 }
 
 impl Runtime {
@@ -48,9 +79,24 @@ impl Runtime {
                     .and_then(|p| p.servers.iter().find(|old| *old.pool.server == addr))
                     .map(|old| old.pool.clone())
                     .unwrap_or_else(|| Pool::new(addr, settings.clone()));
-                Server { name: s.name.clone(), role: s.role, weight: s.weight, pool }
+                Server { name: s.name.clone(), role: s.role, weight: s.weight, pool, down_until_ms: AtomicU64::new(0) }
             })
+            .collect::<Vec<_>>();
+        let master = servers.iter().position(|s| s.role == Role::Master);
+        let readers: Vec<(usize, u32)> = servers
+            .iter()
+            .enumerate()
+            .filter_map(|(i, s)| match s.role {
+                Role::Replica => Some((i, s.weight)),
+                Role::Master => (config.routing.master_read_weight > 0).then_some((i, config.routing.master_read_weight)),
+            })
+            .filter(|(_, w)| *w > 0)
             .collect();
+        let read_wheel = Wheel::new(&readers);
+        let classifier = Classifier::with_options(
+            config.routing.digest_cache_size,
+            ClassifyOptions { unknown_functions_are_reads: config.routing.unknown_functions_are_reads },
+        );
         let users = config
             .users
             .iter()
@@ -64,14 +110,15 @@ impl Runtime {
                         Some(_) => u.backend_password.clone().unwrap_or_default(),
                         None => config.backend.password.clone(),
                     },
+                    read_your_writes: u.read_your_writes.unwrap_or(config.routing.read_your_writes),
                 };
                 (u.name.clone(), user)
             })
             .collect();
-        Self { config, users, servers }
+        Self { config, users, servers, master, readers, read_wheel, classifier }
     }
 
     pub fn master(&self) -> Option<&Server> {
-        self.servers.iter().find(|s| s.role == Role::Master)
+        self.master.and_then(|i| self.servers.get(i))
     }
 }

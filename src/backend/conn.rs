@@ -46,18 +46,34 @@ impl std::fmt::Debug for SessionParams {
 }
 
 impl SessionParams {
-    /// Connections agreeing on this key frame replies the same way and can be
-    /// handed from one session to another.
-    pub fn pool_key(&self) -> (u32, u32) {
-        (self.capabilities & SESSION_CAPABILITIES, self.mariadb_capabilities)
+    /// Connections agreeing on this key frame replies the same way, are logged in
+    /// as the same account, and can serve each other's sessions.
+    pub fn pool_key(&self) -> PoolKey {
+        PoolKey {
+            capabilities: self.capabilities & SESSION_CAPABILITIES,
+            mariadb_capabilities: self.mariadb_capabilities,
+            user: self.user.clone(),
+        }
     }
+
+    /// The replayable state a new connection for these parameters starts in.
+    pub fn initial_state(&self) -> Replayable {
+        Replayable::new(self.database.clone(), self.collation, self.capabilities & CLIENT_MULTI_STATEMENTS != 0)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct PoolKey {
+    pub capabilities: u32,
+    pub mariadb_capabilities: u32,
+    pub user: String,
 }
 
 pub struct BackendConn {
     pub io: PacketStream,
     pub server: Arc<ServerAddr>,
     pub greeting: Greeting,
-    key: (u32, u32),
+    key: PoolKey,
     /// The nonce a COM_CHANGE_USER must be scrambled with: the greeting's, or the
     /// last auth switch's.
     nonce: Vec<u8>,
@@ -66,8 +82,8 @@ pub struct BackendConn {
     /// The session changed something COM_CHANGE_USER does not reset (capabilities
     /// through COM_SET_OPTION), or the connection failed: never reuse.
     pub poisoned: bool,
-    /// Used by a session since its last reset.
-    pub dirty: bool,
+    /// The replayable session state the connection is in.
+    pub session: ConnSession,
     /// What a fresh session on this server tracks (CLIENT_SESSION_TRACK): what a
     /// client asking for tracking is told by default. The connection itself
     /// tracks everything, for the proxy's own use.
@@ -144,7 +160,7 @@ impl BackendConn {
             nonce,
             busy: false,
             poisoned: false,
-            dirty: false,
+            session: ConnSession { state: params.initial_state(), unknown: false },
             tracking_defaults,
         };
         let ok = conn.finish_auth(plugin, &params.password).await?;
@@ -152,8 +168,56 @@ impl BackendConn {
         Ok((conn, ok))
     }
 
-    pub fn key(&self) -> (u32, u32) {
-        self.key
+    pub fn key(&self) -> &PoolKey {
+        &self.key
+    }
+
+    fn deprecate_eof(&self) -> bool {
+        self.key.capabilities & CLIENT_DEPRECATE_EOF != 0
+    }
+
+    /// Brings the connection to `want` (the session's replayable state): nothing,
+    /// the missing part, or a reset and everything. Returns the server's OK to the
+    /// reset, if there was one.
+    pub async fn sync(&mut self, params: &SessionParams, want: &Replayable) -> Result<Option<Vec<u8>>, BackendError> {
+        let mut reset_ok = None;
+        let (init_db, set, set_option) = match plan(&self.session, want) {
+            SyncPlan::Nothing => return Ok(None),
+            SyncPlan::Apply { init_db, set, set_option } => (init_db, set, set_option),
+            SyncPlan::Reset { set, set_option } => {
+                let p = SessionParams { database: want.database.clone(), collation: want.collation, ..params.clone() };
+                // Whatever happens next, the state is no longer the recorded one.
+                self.session.unknown = true;
+                reset_ok = Some(self.change_user(&p).await?);
+                (None, set, set_option)
+            }
+        };
+        self.session.unknown = true;
+        if let Some(db) = init_db {
+            let mut cmd = vec![COM_INIT_DB];
+            cmd.extend_from_slice(db.as_bytes());
+            self.expect_ok(&cmd).await?;
+        }
+        if let Some(on) = set_option {
+            // COM_SET_OPTION: 0 turns multi-statements on, 1 off. The reply is an EOF.
+            self.expect_ok(&[COM_SET_OPTION, u8::from(!on), 0]).await?;
+        }
+        if let Some(sql) = set {
+            let mut cmd = vec![COM_QUERY];
+            cmd.extend_from_slice(sql.as_bytes());
+            self.expect_ok(&cmd).await?;
+        }
+        self.session = ConnSession { state: want.clone(), unknown: false };
+        Ok(reset_ok)
+    }
+
+    /// Sends a command whose reply is one packet; an ERR becomes `Refused`.
+    async fn expect_ok(&mut self, payload: &[u8]) -> Result<Vec<u8>, BackendError> {
+        let reply = self.simple_command(payload).await?;
+        if reply.first() == Some(&0xFF) {
+            return Err(refused(&self.server, &reply));
+        }
+        Ok(reply)
     }
 
     /// Resets the connection's session and logs in as `params` in one round trip
@@ -170,22 +234,30 @@ impl BackendConn {
         let ok = self.finish_auth(plugin, &params.password).await?;
         // COM_CHANGE_USER put the tracking variables back to their defaults.
         self.setup_tracking(false).await?;
-        self.dirty = false;
+        self.session = ConnSession {
+            state: Replayable::new(params.database.clone(), params.collation, self.session.state.multi_statements),
+            unknown: false,
+        };
         Ok(ok)
     }
 
     /// Runs a statement whose reply is a single OK or ERR packet (KILL, SET) and
     /// returns that packet's payload.
     pub async fn simple_query(&mut self, sql: &str) -> Result<Vec<u8>, BackendError> {
-        let server = self.server.clone();
         let mut payload = Vec::with_capacity(1 + sql.len());
-        payload.push(crate::protocol::command::COM_QUERY);
+        payload.push(COM_QUERY);
         payload.extend_from_slice(sql.as_bytes());
+        self.simple_command(&payload).await
+    }
+
+    /// Sends a command whose reply is a single OK, EOF or ERR packet.
+    pub async fn simple_command(&mut self, payload: &[u8]) -> Result<Vec<u8>, BackendError> {
+        let server = self.server.clone();
         self.busy = true;
-        self.io.write_payload(0, &payload).await.map_err(|e| stream_err(&server, e.into()))?;
+        self.io.write_payload(0, payload).await.map_err(|e| stream_err(&server, e.into()))?;
         let (_, reply) = self.io.read_payload(AUTH_PACKET_LIMIT).await.map_err(|e| stream_err(&server, e))?;
-        if !matches!(reply.first(), Some(0x00) | Some(0xFF)) {
-            return Err(protocol_err(&server, format!("unexpected reply to {sql:?}")));
+        if !matches!(reply.first(), Some(0x00) | Some(0xFF) | Some(0xFE)) {
+            return Err(protocol_err(&server, "unexpected reply to an internal command".into()));
         }
         self.busy = false;
         Ok(reply)
@@ -229,7 +301,7 @@ impl BackendConn {
         self.busy = true;
         self.io.write_payload(0, &payload).await.map_err(|e| stream_err(&server, e.into()))?;
         let mut scanner =
-            ResponseScanner::new(ResponseKind::Results { cursor: false }, self.key.0 & CLIENT_DEPRECATE_EOF != 0);
+            ResponseScanner::new(ResponseKind::Results { cursor: false }, self.deprecate_eof());
         let mut packets = Vec::new();
         loop {
             let (_, p) = self.io.read_payload(AUTH_PACKET_LIMIT).await.map_err(|e| stream_err(&server, e))?;
@@ -247,7 +319,7 @@ impl BackendConn {
         }
         self.busy = false;
         let columns = packets.first().and_then(|p| read_lenenc(p)).map(|(n, _)| n as usize).unwrap_or(0);
-        let skip = 1 + columns + usize::from(self.key.0 & CLIENT_DEPRECATE_EOF == 0);
+        let skip = 1 + columns + usize::from(!self.deprecate_eof());
         let rows = packets.get(skip..packets.len().saturating_sub(1)).unwrap_or(&[]);
         Ok(rows.iter().map(|r| parse_text_row(r, columns)).collect())
     }

@@ -4,6 +4,6 @@ mod conn;
 mod error;
 mod pool;
 
-pub use conn::{BackendConn, SessionParams};
+pub use conn::{BackendConn, PoolKey, SessionParams, TextRow};
 pub use error::BackendError;
 pub use pool::{Guard, Pool, PoolSettings, ServerAddr};

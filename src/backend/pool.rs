@@ -10,7 +10,8 @@ use std::time::{Duration, Instant};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tracing::debug;
 
-use super::conn::{BackendConn, SessionParams};
+use super::conn::{BackendConn, PoolKey, SessionParams};
+use crate::session::Replayable;
 use super::error::BackendError;
 use crate::protocol::handshake::Greeting;
 
@@ -77,23 +78,35 @@ impl Pool {
         self.idle.lock().map(|i| i.len()).unwrap_or(0)
     }
 
+    /// Connections checked out right now (for least-connections balancing).
+    pub fn in_use(&self) -> usize {
+        self.open_count().saturating_sub(self.idle_count())
+    }
+
     pub fn open_count(&self) -> usize {
         self.settings.max - self.slots.available_permits()
     }
 
-    /// A connection set up for `params`: a pooled one of the same key reset with
-    /// COM_CHANGE_USER, or a new one. Also returns the server's OK to the login.
-    pub async fn checkout(self: &Arc<Self>, params: &SessionParams) -> Result<(Guard, Vec<u8>), BackendError> {
+    /// A connection in the state `want`, logged in as `params` says: an idle one
+    /// of the same key (one already in that state if there is one), or a new one.
+    /// Returns the server's OK when the connection was logged in afresh (a new
+    /// connection or a reset): the session's login needs it.
+    pub async fn checkout(
+        self: &Arc<Self>,
+        params: &SessionParams,
+        want: &Replayable,
+    ) -> Result<(Guard, Option<Vec<u8>>), BackendError> {
         let key = params.pool_key();
-        while let Some(idle) = self.take_idle(key) {
+        while let Some(idle) = self.take_idle(&key, want) {
             let Idle { mut conn, permit, .. } = idle;
-            match conn.change_user(params).await {
+            match conn.sync(params, want).await {
                 Ok(ok) => {
                     self.stats.reuses.fetch_add(1, Ordering::Relaxed);
                     return Ok((self.guard(conn, permit), ok));
                 }
-                // The login itself was refused (unknown database, say): the server is
-                // fine, the client must hear why.
+                // The server refused the session's state (a database dropped
+                // meanwhile, say): the client must hear why. The connection is in
+                // an unknown state and goes.
                 Err(e @ BackendError::Refused { .. }) => {
                     self.stats.discarded.fetch_add(1, Ordering::Relaxed);
                     return Err(e);
@@ -107,12 +120,14 @@ impl Pool {
         }
         let permit = self.acquire_slot().await?;
         self.stats.connects.fetch_add(1, Ordering::Relaxed);
-        match BackendConn::connect(self.server.clone(), params, self.settings.connect_timeout).await {
-            Ok((conn, ok)) => {
+        let initial = SessionParams { database: want.database.clone(), collation: want.collation, ..params.clone() };
+        match BackendConn::connect(self.server.clone(), &initial, self.settings.connect_timeout).await {
+            Ok((mut conn, ok)) => {
                 if let Ok(mut g) = self.greeting.lock() {
                     *g = Some(conn.greeting.clone());
                 }
-                Ok((self.guard(conn, permit), ok))
+                conn.sync(params, want).await?;
+                Ok((self.guard(conn, permit), Some(ok)))
             }
             Err(e) => {
                 self.stats.connect_errors.fetch_add(1, Ordering::Relaxed);
@@ -125,11 +140,15 @@ impl Pool {
         Guard { conn: Some(conn), permit: Some(permit), pool: self.clone() }
     }
 
-    fn take_idle(&self, key: (u32, u32)) -> Option<Idle> {
+    fn take_idle(&self, key: &PoolKey, want: &Replayable) -> Option<Idle> {
         let mut idle = self.idle.lock().ok()?;
-        // Most recently used first: its server-side caches are warm, and the oldest
-        // ones are left for the reaper.
-        let pos = idle.iter().rposition(|i| i.conn.key() == key)?;
+        // One already in the wanted state saves the round trips of a sync; among
+        // equals the most recently used (warm caches; the oldest are left for the
+        // reaper).
+        let pos = idle
+            .iter()
+            .rposition(|i| i.conn.key() == key && !i.conn.session.unknown && i.conn.session.state == *want)
+            .or_else(|| idle.iter().rposition(|i| i.conn.key() == key))?;
         Some(idle.remove(pos))
     }
 
@@ -152,12 +171,11 @@ impl Pool {
         }
     }
 
-    fn check_in(&self, mut conn: BackendConn, permit: OwnedSemaphorePermit) {
+    fn check_in(&self, conn: BackendConn, permit: OwnedSemaphorePermit) {
         if conn.busy || conn.poisoned {
             self.stats.discarded.fetch_add(1, Ordering::Relaxed);
             return;
         }
-        conn.dirty = true;
         if let Ok(mut idle) = self.idle.lock() {
             idle.push(Idle { conn, permit, since: Instant::now() });
         }

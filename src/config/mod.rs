@@ -8,6 +8,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::balance::Balance;
+
 pub use validate::ConfigError;
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
@@ -16,6 +18,7 @@ pub struct Config {
     pub proxy: ProxyConfig,
     pub backend: BackendConfig,
     pub monitor: MonitorConfig,
+    pub routing: RoutingConfig,
     pub servers: Vec<ServerConfig>,
     pub users: Vec<UserConfig>,
 }
@@ -63,6 +66,46 @@ pub struct MonitorConfig {
     pub password: String,
 }
 
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default)]
+pub struct RoutingConfig {
+    /// How reads are spread over replicas: "roundrobin" (weighted) or "leastconn".
+    pub balance: Balance,
+    /// After a write, a session's reads see it: a read goes to a replica only once
+    /// that replica has applied the session's last write (waiting up to
+    /// `read_your_writes_timeout`), else to the master.
+    pub read_your_writes: bool,
+    #[serde(with = "duration")]
+    pub read_your_writes_timeout: Duration,
+    /// Reads go to the master when no replica is usable.
+    pub reads_fall_back_to_master: bool,
+    /// The master's share of reads next to the replicas' weights (0: none).
+    pub master_read_weight: u32,
+    /// Calls of functions the classifier does not know (stored functions) are
+    /// treated as reads; by default they go to the master.
+    pub unknown_functions_are_reads: bool,
+    /// Distinct statement shapes whose classification is cached.
+    pub digest_cache_size: usize,
+    /// Server-side prepared statements kept per backend connection; the least
+    /// recently used beyond this are closed.
+    pub max_prepared_per_connection: usize,
+}
+
+impl Default for RoutingConfig {
+    fn default() -> Self {
+        Self {
+            balance: Balance::Roundrobin,
+            read_your_writes: true,
+            read_your_writes_timeout: Duration::from_secs(1),
+            reads_fall_back_to_master: true,
+            master_read_weight: 0,
+            unknown_functions_are_reads: false,
+            digest_cache_size: 10_000,
+            max_prepared_per_connection: 256,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
@@ -91,6 +134,9 @@ pub struct UserConfig {
     pub backend_user: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub backend_password: Option<String>,
+    /// Overrides `routing.read_your_writes` for this user.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub read_your_writes: Option<bool>,
 }
 
 fn default_weight() -> u32 {

@@ -73,6 +73,12 @@ pub(super) fn validate(c: &Config) -> Vec<ConfigError> {
         );
     }
 
+    if !(16..=10_000_000).contains(&c.routing.digest_cache_size) {
+        err("routing.digest_cache_size".into(), "must be between 16 and 10000000".into());
+    }
+    if !(1..=65_536).contains(&c.routing.max_prepared_per_connection) {
+        err("routing.max_prepared_per_connection".into(), "must be between 1 and 65536".into());
+    }
     if c.servers.is_empty() {
         err("servers".into(), "at least one server is required".into());
     }

@@ -4,7 +4,7 @@
 //! connection (pins).
 
 mod pins;
-mod sync;
+pub mod sync;
 
 pub use pins::{Pin, Pins};
 pub use sync::{ConnSession, SyncPlan};
