@@ -1,6 +1,7 @@
 //! rwsplit: a MySQL-protocol read/write splitting proxy.
 
 pub mod backend;
+pub mod classify;
 pub mod config;
 pub mod frontend;
 pub mod protocol;

@@ -13,6 +13,8 @@ use crate::protocol::handshake::{self, parse_auth_switch, BackendHello, Greeting
 use crate::protocol::stream::{PacketStream, StreamError};
 use crate::protocol::ErrPacket;
 
+const CLIENT_IGNORE_SPACE: u32 = 0x0000_0100;
+
 /// Replies in the connection phase are small; anything bigger is not a server.
 const AUTH_PACKET_LIMIT: usize = 1 << 20;
 
@@ -139,18 +141,53 @@ impl BackendConn {
         Ok(ok)
     }
 
+    /// Hands the connection to a session: COM_CHANGE_USER without a database, then
+    /// COM_INIT_DB. In one step a bad database would cost a second: MariaDB delays
+    /// every failed COM_CHANGE_USER, while COM_INIT_DB fails at once. Returns the
+    /// last OK (the COM_INIT_DB one carries the schema, as a login OK does).
+    pub async fn reset_for(&mut self, params: &SessionParams) -> Result<Vec<u8>, BackendError> {
+        let without_db = SessionParams { database: None, ..params.clone() };
+        let ok = self.change_user(&without_db).await?;
+        if params.capabilities & CLIENT_IGNORE_SPACE != 0 {
+            // The server turns IGNORE_SPACE on in sql_mode for such clients at login
+            // only; COM_CHANGE_USER drops it with the rest of the session.
+            let reply = self.simple_query("SET SESSION sql_mode = CONCAT(@@sql_mode, ',IGNORE_SPACE')").await?;
+            if reply.first() == Some(&0xFF) {
+                return Err(refused(&self.server, &reply));
+            }
+        }
+        let Some(db) = &params.database else { return Ok(ok) };
+        let mut cmd = vec![crate::protocol::command::COM_INIT_DB];
+        cmd.extend_from_slice(db.as_bytes());
+        self.busy = true;
+        let server = self.server.clone();
+        self.io.write_payload(0, &cmd).await.map_err(|e| stream_err(&server, e.into()))?;
+        let (_, reply) = self.io.read_payload(AUTH_PACKET_LIMIT).await.map_err(|e| stream_err(&server, e))?;
+        self.busy = false;
+        match reply.first() {
+            Some(0x00) => Ok(reply),
+            Some(0xFF) => Err(refused(&server, &reply)),
+            _ => Err(protocol_err(&server, "unexpected reply to COM_INIT_DB".into())),
+        }
+    }
+
     /// Runs a statement whose reply is a single OK or ERR packet (KILL, SET) and
     /// returns that packet's payload.
     pub async fn simple_query(&mut self, sql: &str) -> Result<Vec<u8>, BackendError> {
-        let server = self.server.clone();
         let mut payload = Vec::with_capacity(1 + sql.len());
         payload.push(crate::protocol::command::COM_QUERY);
         payload.extend_from_slice(sql.as_bytes());
+        self.simple_command(&payload).await
+    }
+
+    /// Sends a command whose reply is a single OK, EOF or ERR packet.
+    pub async fn simple_command(&mut self, payload: &[u8]) -> Result<Vec<u8>, BackendError> {
+        let server = self.server.clone();
         self.busy = true;
-        self.io.write_payload(0, &payload).await.map_err(|e| stream_err(&server, e.into()))?;
+        self.io.write_payload(0, payload).await.map_err(|e| stream_err(&server, e.into()))?;
         let (_, reply) = self.io.read_payload(AUTH_PACKET_LIMIT).await.map_err(|e| stream_err(&server, e))?;
-        if !matches!(reply.first(), Some(0x00) | Some(0xFF)) {
-            return Err(protocol_err(&server, format!("unexpected reply to {sql:?}")));
+        if !matches!(reply.first(), Some(0x00) | Some(0xFF) | Some(0xFE)) {
+            return Err(protocol_err(&server, "unexpected reply to an internal command".into()));
         }
         self.busy = false;
         Ok(reply)

@@ -6,7 +6,7 @@
 //! here, the target found among the proxy's sessions, and the kill sent to the
 //! server that runs that session's backend connection.
 
-use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 
 use tokio::sync::Notify;
 
@@ -36,11 +36,21 @@ pub struct SessionHandle {
     thread_id: AtomicU32,
     /// Woken by KILL CONNECTION: the session closes its client connection.
     pub killed: Notify,
+    /// Set before the backend connection is killed, so that the session, seeing
+    /// it vanish, closes the client connection as a KILL does (an orderly close)
+    /// rather than as a dead server does (a reset).
+    pub killing: AtomicBool,
 }
 
 impl SessionHandle {
     pub fn new(user: String) -> Self {
-        Self { user, server: AtomicUsize::new(usize::MAX), thread_id: AtomicU32::new(0), killed: Notify::new() }
+        Self {
+            user,
+            server: AtomicUsize::new(usize::MAX),
+            thread_id: AtomicU32::new(0),
+            killed: Notify::new(),
+            killing: AtomicBool::new(false),
+        }
     }
 
     pub fn set_backend(&self, server: usize, thread_id: u32) {

@@ -47,6 +47,8 @@ struct Session {
     status: u16,
     id: u32,
     handle: Arc<SessionHandle>,
+    /// The session killed its own connection: it ends at the next command.
+    killed_self: bool,
 }
 
 /// Why a session ended, for the log.
@@ -55,6 +57,9 @@ enum End {
     ClientGone,
     Shutdown,
     Killed,
+    /// The session's backend connection went away: the client's connection is
+    /// dropped the way the server would have dropped it.
+    BackendGone(String),
     Error(String),
 }
 
@@ -77,6 +82,11 @@ pub async fn run(shared: Arc<Shared>, socket: TcpStream, peer: SocketAddr, id: u
         End::Shutdown => info!(user = %session.user, "session closed for shutdown"),
         End::Killed => info!(user = %session.user, "session killed"),
         End::Error(why) => warn!(user = %session.user, reason = %why, "session closed"),
+        End::BackendGone(why) => {
+            warn!(user = %session.user, reason = %why, "session closed: its backend connection went away");
+            session.client.abort();
+            return;
+        }
     }
     session.client.shutdown().await;
 }
@@ -157,6 +167,7 @@ async fn handshake(shared: Arc<Shared>, mut client: PacketStream, peer: SocketAd
         status: STATUS_AUTOCOMMIT,
         id,
         handle: Arc::new(SessionHandle::new(hello.user.clone())),
+        killed_self: false,
     };
     // Connect now rather than at the first command, so that an unknown database or
     // an unreachable server is reported at login, as the server itself would.
@@ -228,11 +239,42 @@ impl Session {
         let handle = self.handle.clone();
         loop {
             let max = self.shared.runtime.load().config.proxy.max_allowed_packet;
-            let packet = tokio::select! {
-                p = self.client.read_packet(max) => p,
-                _ = shutdown.wait_for(|s| *s), if self.status & STATUS_IN_TRANS == 0 => return End::Shutdown,
-                _ = handle.killed.notified() => return End::Killed,
+            let Session { client, backend, status, .. } = self;
+            let in_trans = *status & STATUS_IN_TRANS != 0;
+            enum Wake {
+                Packet(Result<Option<crate::protocol::packet::RawPacket>, StreamError>),
+                Shutdown,
+                Killed,
+                BackendGone(Gone),
+            }
+            let wake = tokio::select! {
+                p = client.read_packet(max) => Wake::Packet(p),
+                _ = shutdown.wait_for(|s| *s), if !in_trans => Wake::Shutdown,
+                _ = handle.killed.notified() => Wake::Killed,
+                // Between commands a server says nothing; if it speaks or closes, it
+                // is going away (KILL, wait_timeout, shutdown). The client is
+                // disconnected at once, as it would be from the server itself.
+                gone = backend_gone(backend) => Wake::BackendGone(gone),
             };
+            let packet = match wake {
+                Wake::Packet(p) => p,
+                Wake::Shutdown => return End::Shutdown,
+                Wake::Killed => return End::Killed,
+                Wake::BackendGone(_) if handle.killing.load(std::sync::atomic::Ordering::Relaxed) => {
+                    return End::Killed;
+                }
+                Wake::BackendGone(gone) => {
+                    // Pass on what the server said (MariaDB may say why it closes)
+                    // so the client reacts exactly as it would to the server itself.
+                    if !gone.said.is_empty() {
+                        let _ = client.write_all(&gone.said).await;
+                    }
+                    return End::BackendGone(gone.why);
+                }
+            };
+            if self.killed_self {
+                return End::Killed;
+            }
             let packet = match packet {
                 Ok(Some(p)) => p,
                 Ok(None) => return End::ClientGone,
@@ -262,7 +304,8 @@ impl Session {
                 command::COM_QUERY | command::COM_PROCESS_KILL => {
                     if let Some(kill) = self.kill_request(cmd, packet.raw_len) {
                         self.client.consume(packet.raw_len);
-                        if let Err(end) = self.kill(kill, reply_seq).await {
+                        let by_command = cmd == command::COM_PROCESS_KILL;
+                        if let Err(end) = self.kill(kill, by_command, reply_seq).await {
                             return end;
                         }
                         continue;
@@ -326,9 +369,7 @@ impl Session {
         if let Err(e) = backend.io.write_all(&raw).await {
             let server = backend.server.clone();
             backend.poisoned = true;
-            let err = lost_backend(&server.name, &server.address, &e.to_string());
-            let _ = self.reply_err(reply_seq, &err).await;
-            return Err(End::Error(format!("backend {} write failed: {e}", server.name)));
+            return Err(End::BackendGone(format!("backend {} write failed: {e}", server.name)));
         }
         if kind == ResponseKind::None {
             backend.busy = false;
@@ -342,19 +383,25 @@ impl Session {
                 if let Some(status) = scanner.status() {
                     self.status = status;
                 }
+                if scanner.error_code() == Some(code::ER_CONNECTION_KILLED) {
+                    // The server killed this connection and told the client so; like
+                    // the server, the session ends when the client next speaks.
+                    backend.poisoned = true;
+                    self.backend = None;
+                    self.killed_self = true;
+                }
                 Ok(())
             }
             Err(e) if e.is_backend_side() => {
                 let server = backend.server.clone();
                 backend.poisoned = true;
                 warn!(server = %server.name, error = %e, "backend failed during a command");
-                if relayed.bytes_to_client == 0 {
-                    let err = lost_backend(&server.name, &server.address, &e.to_string());
-                    let _ = self.reply_err(reply_seq, &err).await;
-                }
                 // The session's state lived on that connection: going on elsewhere
-                // would silently change it, so the client must reconnect.
-                Err(End::Error(format!("backend {} failed: {e}", server.name)))
+                // would silently change it, so the client is disconnected, which it
+                // reports as it would a server going away (2013). An ERR packet
+                // would not do: client libraries take a server-sent 2013 for a
+                // malformed packet.
+                Err(End::BackendGone(format!("backend {} failed: {e}", server.name)))
             }
             Err(_) => Err(End::ClientGone),
         }
@@ -444,7 +491,7 @@ impl Session {
 
     /// Carries out a KILL on the server holding the target session's backend
     /// connection, over a connection of its own.
-    async fn kill(&mut self, kill: KillRequest, seq: u8) -> Result<(), End> {
+    async fn kill(&mut self, kill: KillRequest, by_command: bool, seq: u8) -> Result<(), End> {
         let (scope, id) = match kill {
             KillRequest::Thread { scope, id } => (scope, id),
             KillRequest::Unsupported(what) => {
@@ -466,6 +513,9 @@ impl Session {
         }
         let rt = self.shared.runtime.load_full();
         let mut reply = ok_payload(self.status, 0);
+        if scope == KillScope::Connection {
+            target.killing.store(true, std::sync::atomic::Ordering::Relaxed);
+        }
         if let Some((server, tid)) = target.backend() {
             let Some(pool) = rt.servers.get(server).map(|s| s.pool.clone()) else {
                 return self.reply_err(seq, &no_server()).await;
@@ -490,12 +540,22 @@ impl Session {
         }
         info!(target = target_id, ?scope, "KILL");
         if scope == KillScope::Connection {
-            target.killed.notify_one();
             if target_id == self.id {
+                // The server answers a KILL statement of its own connection with
+                // 1927 (COM_PROCESS_KILL with OK) and drops the connection when the
+                // client next speaks: the client then reports a lost connection
+                // rather than reconnecting silently.
+                self.killed_self = true;
+                if let Some((_, mut conn)) = self.backend.take() {
+                    conn.poisoned = true;
+                }
+                if by_command {
+                    return self.client.write_payload(seq, &reply).await.map(|_| ()).map_err(|_| End::ClientGone);
+                }
                 let err = ErrPacket::new(code::ER_CONNECTION_KILLED, "70100", "Connection was killed");
-                let _ = self.reply_err(seq, &err).await;
-                return Err(End::Killed);
+                return self.reply_err(seq, &err).await;
             }
+            target.killed.notify_one();
         }
         self.client.write_payload(seq, &reply).await.map_err(|_| End::ClientGone)?;
         Ok(())
@@ -506,10 +566,30 @@ impl Session {
     }
 }
 
-fn lost_backend(name: &str, address: &str, why: &str) -> ErrPacket {
-    ErrPacket::new(
-        code::CR_SERVER_LOST,
-        "08S01",
-        format!("rwsplit: lost connection to server {name} ({address}) during query: {why}"),
-    )
+struct Gone {
+    why: String,
+    /// Bytes the server sent before closing.
+    said: bytes::BytesMut,
+}
+
+/// Resolves when the idle backend connection closes or sends something unasked,
+/// which a server only does when it is about to close the connection.
+async fn backend_gone(backend: &mut Option<(usize, Guard)>) -> Gone {
+    let Some((_, conn)) = backend.as_mut() else { return std::future::pending().await };
+    let why = match conn.io.fill().await {
+        Ok(0) => "closed the connection".to_string(),
+        Ok(_) => {
+            // Give the server a moment to finish what it is sending and close.
+            let _ = tokio::time::timeout(std::time::Duration::from_millis(100), async {
+                while matches!(conn.io.fill().await, Ok(n) if n > 0) {}
+            })
+            .await;
+            "spoke while idle and closed (killed or timed out)".to_string()
+        }
+        Err(e) => e.to_string(),
+    };
+    conn.poisoned = true;
+    let pending = conn.io.buffered().len();
+    let said = conn.io.consume(pending);
+    Gone { why: format!("backend {} {why}", conn.server.name), said }
 }
