@@ -2,6 +2,7 @@
 
 pub mod backend;
 pub mod balance;
+pub mod classify;
 pub mod config;
 pub mod frontend;
 pub mod protocol;

@@ -98,9 +98,22 @@ async fn pooled_connection_carries_no_state_into_the_next_session() {
     a.query_drop("BEGIN").await.expect("begin");
     a.disconnect().await.expect("quit");
 
-    let mut b = connect(&proxy.url("")).await;
-    let id_b: u64 = b.query_first("SELECT CONNECTION_ID()").await.expect("q").expect("row");
-    assert_eq!(id_a, id_b, "the backend connection was reused from the pool");
+    // The connection goes back to the pool once the server has reset it, in the
+    // background: poll until a new session lands on it.
+    // Sessions that got another connection stay open, so theirs cannot come back
+    // to the pool ahead of the one under test.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut others = Vec::new();
+    let mut b = loop {
+        let mut b = connect(&proxy.url("")).await;
+        let id_b: u64 = b.query_first("SELECT CONNECTION_ID()").await.expect("q").expect("row");
+        if id_b == id_a {
+            break b;
+        }
+        assert!(Instant::now() < deadline, "backend connection {id_a} was never reused");
+        others.push(b);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
     let (leak, mode, db, trx): (Option<String>, String, Option<String>, i64) =
         b.query_first("SELECT @leak, @@sql_mode, DATABASE(), @@in_transaction").await.expect("q").expect("row");
     assert_eq!(leak, None);
@@ -222,12 +235,11 @@ async fn killed_backend_connection_gives_the_client_an_error_and_the_proxy_goes_
     let id: u64 = victim.query_first("SELECT CONNECTION_ID()").await.expect("q").expect("row");
     let mut admin = connect(&common::direct_url("test")).await;
     admin.query_drop(format!("KILL {id}")).await.expect("kill");
+    // As with the server itself, the client sees its connection drop (which its
+    // library reports as "lost connection"), not an error packet.
     let e = victim.query_drop("SELECT 1").await.expect_err("backend is gone");
-    let text = format!("{e}");
-    assert!(
-        text.contains("master") || text.contains("2013") || text.contains("1927") || text.contains("4031"),
-        "{text}"
-    );
+    assert!(matches!(e, mysql_async::Error::Io(_)), "{e:?}");
+    assert!(proxy.log().contains("backend master"), "{}", proxy.log());
     let mut other = connect(&proxy.url("test")).await;
     let v: Option<i64> = other.query_first("SELECT 5").await.expect("q");
     assert_eq!(v, Some(5));

@@ -9,14 +9,17 @@ use tokio::net::TcpStream;
 use super::error::BackendError;
 use super::pool::ServerAddr;
 use crate::protocol::auth::{client_auth_response, CACHING_SHA2_PASSWORD, NATIVE_PASSWORD};
-use crate::protocol::command::{ResponseKind, COM_QUERY};
+use crate::protocol::command::{ResponseKind, COM_INIT_DB, COM_QUERY, COM_SET_OPTION};
 use crate::protocol::handshake::{self, parse_auth_switch, BackendHello, Greeting, SESSION_CAPABILITIES};
-use crate::protocol::handshake::{CLIENT_DEPRECATE_EOF, CLIENT_SESSION_TRACK};
+use crate::protocol::handshake::{CLIENT_DEPRECATE_EOF, CLIENT_MULTI_STATEMENTS, CLIENT_SESSION_TRACK};
 use crate::protocol::packet::read_lenenc;
 use crate::protocol::response::{ResponseScanner, Step};
 use crate::protocol::stream::{PacketStream, StreamError};
 use crate::protocol::track::ClientTracking;
 use crate::protocol::ErrPacket;
+use crate::session::{sync::plan, ConnSession, Replayable, SyncPlan};
+
+const CLIENT_IGNORE_SPACE: u32 = 0x0000_0100;
 
 /// Replies in the connection phase are small; anything bigger is not a server.
 const AUTH_PACKET_LIMIT: usize = 1 << 20;
@@ -94,7 +97,15 @@ pub struct BackendConn {
 /// variable (including last_gtid), the schema, and "something else changed", the
 /// safety net behind the statement classifier.
 const TRACK_EVERYTHING: &str =
-    "SET SESSION session_track_system_variables='*', session_track_schema=ON, session_track_state_change=ON";
+    "session_track_system_variables='*', session_track_schema=ON, session_track_state_change=ON";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Setup {
+    NewConnection,
+    AfterChangeUser,
+    /// A client's SET changed the tracking variables.
+    Retrack,
+}
 const READ_TRACKING: &str =
     "SELECT @@session_track_system_variables, @@session_track_schema, @@session_track_state_change";
 
@@ -164,7 +175,7 @@ impl BackendConn {
             tracking_defaults,
         };
         let ok = conn.finish_auth(plugin, &params.password).await?;
-        conn.setup_tracking(true).await?;
+        conn.setup_tracking(Setup::NewConnection).await?;
         Ok((conn, ok))
     }
 
@@ -185,18 +196,24 @@ impl BackendConn {
             SyncPlan::Nothing => return Ok(None),
             SyncPlan::Apply { init_db, set, set_option } => (init_db, set, set_option),
             SyncPlan::Reset { set, set_option } => {
-                let p = SessionParams { database: want.database.clone(), collation: want.collation, ..params.clone() };
+                // The database follows as COM_INIT_DB: MariaDB delays a failed
+                // COM_CHANGE_USER by a second, a failed COM_INIT_DB not at all.
+                let p = SessionParams { database: None, collation: want.collation, ..params.clone() };
                 // Whatever happens next, the state is no longer the recorded one.
                 self.session.unknown = true;
                 reset_ok = Some(self.change_user(&p).await?);
-                (None, set, set_option)
+                (want.database.clone(), set, set_option)
             }
         };
         self.session.unknown = true;
         if let Some(db) = init_db {
             let mut cmd = vec![COM_INIT_DB];
             cmd.extend_from_slice(db.as_bytes());
-            self.expect_ok(&cmd).await?;
+            // Its OK carries the schema (session tracking) as a login OK does.
+            let ok = self.expect_ok(&cmd).await?;
+            if reset_ok.is_some() {
+                reset_ok = Some(ok);
+            }
         }
         if let Some(on) = set_option {
             // COM_SET_OPTION: 0 turns multi-statements on, 1 off. The reply is an EOF.
@@ -233,7 +250,7 @@ impl BackendConn {
         self.io.write_payload(0, &payload).await.map_err(|e| stream_err(&server, e.into()))?;
         let ok = self.finish_auth(plugin, &params.password).await?;
         // COM_CHANGE_USER put the tracking variables back to their defaults.
-        self.setup_tracking(false).await?;
+        self.setup_tracking(Setup::AfterChangeUser).await?;
         self.session = ConnSession {
             state: Replayable::new(params.database.clone(), params.collation, self.session.state.multi_statements),
             unknown: false,
@@ -263,17 +280,31 @@ impl BackendConn {
         Ok(reply)
     }
 
+    /// Turns full session tracking back on after a client's SET changed it.
+    pub async fn retrack(&mut self) -> Result<(), BackendError> {
+        self.setup_tracking(Setup::Retrack).await
+    }
+
     fn tracks_sessions(&self) -> bool {
         self.greeting.capabilities & CLIENT_SESSION_TRACK != 0
     }
 
     /// Learns the server's default tracking (on a new connection) and turns on
     /// tracking of everything.
-    async fn setup_tracking(&mut self, learn_defaults: bool) -> Result<(), BackendError> {
-        if !self.tracks_sessions() {
+    async fn setup_tracking(&mut self, setup: Setup) -> Result<(), BackendError> {
+        let mut sets = Vec::new();
+        if self.tracks_sessions() {
+            sets.push(TRACK_EVERYTHING);
+        }
+        if setup == Setup::AfterChangeUser && self.key.capabilities & CLIENT_IGNORE_SPACE != 0 {
+            // The server turns IGNORE_SPACE on in sql_mode for such clients at
+            // login only; COM_CHANGE_USER dropped it with the rest of the session.
+            sets.push("sql_mode = CONCAT(@@sql_mode, ',IGNORE_SPACE')");
+        }
+        if sets.is_empty() {
             return Ok(());
         }
-        if learn_defaults {
+        if setup == Setup::NewConnection && self.tracks_sessions() {
             let rows = self.query_rows(READ_TRACKING).await?;
             let row = rows.first().ok_or_else(|| protocol_err(&self.server, "no row for tracking defaults".into()))?;
             let text = |i: usize| row.get(i).and_then(|v| v.as_ref()).map(|v| String::from_utf8_lossy(v).into_owned());
@@ -285,7 +316,8 @@ impl BackendConn {
                 state_change: text(2).is_some_and(|v| v == "1" || v.eq_ignore_ascii_case("on")),
             };
         }
-        let reply = self.simple_query(TRACK_EVERYTHING).await?;
+        let sql = format!("SET SESSION {}", sets.join(", "));
+        let reply = self.simple_query(&sql).await?;
         if reply.first() == Some(&0xFF) {
             return Err(refused(&self.server, &reply));
         }

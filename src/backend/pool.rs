@@ -7,12 +7,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 use tracing::debug;
 
 use super::conn::{BackendConn, PoolKey, SessionParams};
 use crate::session::Replayable;
 use super::error::BackendError;
+use crate::protocol::command::COM_RESET_CONNECTION;
 use crate::protocol::handshake::Greeting;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -53,6 +54,8 @@ pub struct Pool {
     /// The last greeting seen from this server (version and capabilities that the
     /// proxy's own greeting to clients mirrors).
     greeting: Mutex<Option<Greeting>>,
+    /// Woken when a connection goes back to the idle list.
+    returned: Notify,
     pub stats: PoolStats,
 }
 
@@ -64,6 +67,7 @@ impl Pool {
             settings,
             idle: Mutex::new(Vec::new()),
             greeting: Mutex::new(None),
+            returned: Notify::new(),
             stats: PoolStats::default(),
         });
         spawn_reaper(Arc::downgrade(&pool));
@@ -97,28 +101,59 @@ impl Pool {
         want: &Replayable,
     ) -> Result<(Guard, Option<Vec<u8>>), BackendError> {
         let key = params.pool_key();
-        while let Some(idle) = self.take_idle(&key, want) {
-            let Idle { mut conn, permit, .. } = idle;
-            match conn.sync(params, want).await {
-                Ok(ok) => {
-                    self.stats.reuses.fetch_add(1, Ordering::Relaxed);
-                    return Ok((self.guard(conn, permit), ok));
-                }
-                // The server refused the session's state (a database dropped
-                // meanwhile, say): the client must hear why. The connection is in
-                // an unknown state and goes.
-                Err(e @ BackendError::Refused { .. }) => {
-                    self.stats.discarded.fetch_add(1, Ordering::Relaxed);
-                    return Err(e);
-                }
-                // A pooled connection the server has closed meanwhile: try the next.
-                Err(e) => {
-                    debug!(server = %self.server.name, error = %e, "discarding a dead pooled connection");
-                    self.stats.discarded.fetch_add(1, Ordering::Relaxed);
+        let wait = self.settings.connect_timeout;
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            // Registered before looking, so a connection returned in between wakes us.
+            let returned = self.returned.notified();
+            tokio::pin!(returned);
+            returned.as_mut().enable();
+            while let Some(idle) = self.take_idle(&key, want) {
+                let Idle { mut conn, permit, .. } = idle;
+                match conn.sync(params, want).await {
+                    Ok(ok) => {
+                        self.stats.reuses.fetch_add(1, Ordering::Relaxed);
+                        return Ok((self.guard(conn, permit), ok));
+                    }
+                    // The server refused the session's state (a database dropped
+                    // meanwhile, say): the client must hear why. The connection is
+                    // in an unknown state and goes.
+                    Err(e @ BackendError::Refused { .. }) => {
+                        self.stats.discarded.fetch_add(1, Ordering::Relaxed);
+                        return Err(e);
+                    }
+                    // A pooled connection the server has closed meanwhile: try the next.
+                    Err(e) => {
+                        debug!(server = %self.server.name, error = %e, "discarding a dead pooled connection");
+                        self.stats.discarded.fetch_add(1, Ordering::Relaxed);
+                    }
                 }
             }
+            if let Ok(permit) = self.slots.clone().try_acquire_owned() {
+                return self.connect(params, want, permit).await;
+            }
+            // The pool is full: an idle connection of another key makes room.
+            if self.evict_idle() {
+                continue;
+            }
+            tokio::select! {
+                permit = self.slots.clone().acquire_owned() => match permit {
+                    Ok(permit) => return self.connect(params, want, permit).await,
+                    Err(_) => break,
+                },
+                _ = &mut returned => continue,
+                _ = tokio::time::sleep_until(deadline) => break,
+            }
         }
-        let permit = self.acquire_slot().await?;
+        Err(BackendError::PoolExhausted { server: self.server.name.clone(), max: self.settings.max, after: wait })
+    }
+
+    async fn connect(
+        self: &Arc<Self>,
+        params: &SessionParams,
+        want: &Replayable,
+        permit: OwnedSemaphorePermit,
+    ) -> Result<(Guard, Option<Vec<u8>>), BackendError> {
         self.stats.connects.fetch_add(1, Ordering::Relaxed);
         let initial = SessionParams { database: want.database.clone(), collation: want.collation, ..params.clone() };
         match BackendConn::connect(self.server.clone(), &initial, self.settings.connect_timeout).await {
@@ -152,33 +187,44 @@ impl Pool {
         Some(idle.remove(pos))
     }
 
-    /// A slot for a new connection. When the pool is full of idle connections of
-    /// other keys, the oldest of them makes room.
-    async fn acquire_slot(&self) -> Result<OwnedSemaphorePermit, BackendError> {
-        if let Ok(p) = self.slots.clone().try_acquire_owned() {
-            return Ok(p);
-        }
+    /// Closes the oldest idle connection to free its slot; false when none is idle.
+    fn evict_idle(&self) -> bool {
         let evicted = self.idle.lock().ok().and_then(|mut idle| (!idle.is_empty()).then(|| idle.remove(0)));
-        drop(evicted);
-        let wait = self.settings.connect_timeout;
-        match tokio::time::timeout(wait, self.slots.clone().acquire_owned()).await {
-            Ok(Ok(p)) => Ok(p),
-            _ => Err(BackendError::PoolExhausted {
-                server: self.server.name.clone(),
-                max: self.settings.max,
-                after: wait,
-            }),
-        }
+        evicted.is_some()
     }
 
-    fn check_in(&self, conn: BackendConn, permit: OwnedSemaphorePermit) {
+    /// Takes a connection back. One a session left in an unknown state (it was
+    /// pinned: a transaction the client abandoned, table or named locks,
+    /// temporary tables) is reset with COM_RESET_CONNECTION first, in the
+    /// background, so that locks are released now rather than when the
+    /// connection is next used, which may be never (until `idle_timeout`).
+    fn check_in(self: &Arc<Self>, mut conn: BackendConn, permit: OwnedSemaphorePermit) {
         if conn.busy || conn.poisoned {
             self.stats.discarded.fetch_add(1, Ordering::Relaxed);
             return;
         }
+        if !conn.session.unknown {
+            self.push_idle(conn, permit);
+            return;
+        }
+        let pool = self.clone();
+        tokio::spawn(async move {
+            match conn.simple_command(&[COM_RESET_CONNECTION]).await {
+                // Still `unknown`: the reset put variables back to their global
+                // values, and the next session's sync resets it fully.
+                Ok(reply) if reply.first() == Some(&0x00) => pool.push_idle(conn, permit),
+                _ => {
+                    pool.stats.discarded.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        });
+    }
+
+    fn push_idle(&self, conn: BackendConn, permit: OwnedSemaphorePermit) {
         if let Ok(mut idle) = self.idle.lock() {
             idle.push(Idle { conn, permit, since: Instant::now() });
         }
+        self.returned.notify_waiters();
     }
 
     /// Closes idle connections past `idle_timeout`, keeping `min_idle`.

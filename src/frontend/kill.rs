@@ -6,9 +6,17 @@
 //! here, the target found among the proxy's sessions, and the kill sent to the
 //! server that runs that session's backend connection.
 
-use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 
 use tokio::sync::Notify;
+use tracing::info;
+
+use super::execute::no_server;
+use super::session::{End, Session};
+use crate::protocol::command;
+use crate::protocol::err::code;
+use crate::protocol::ok::ok_payload;
+use crate::protocol::ErrPacket;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum KillScope {
@@ -36,11 +44,21 @@ pub struct SessionHandle {
     thread_id: AtomicU32,
     /// Woken by KILL CONNECTION: the session closes its client connection.
     pub killed: Notify,
+    /// Set before the backend connection is killed, so that the session, seeing
+    /// it vanish, closes the client connection as a KILL does (an orderly close)
+    /// rather than as a dead server does (a reset).
+    pub killing: AtomicBool,
 }
 
 impl SessionHandle {
     pub fn new(user: String) -> Self {
-        Self { user, server: AtomicUsize::new(usize::MAX), thread_id: AtomicU32::new(0), killed: Notify::new() }
+        Self {
+            user,
+            server: AtomicUsize::new(usize::MAX),
+            thread_id: AtomicU32::new(0),
+            killed: Notify::new(),
+            killing: AtomicBool::new(false),
+        }
     }
 
     pub fn set_backend(&self, server: usize, thread_id: u32) {
@@ -53,6 +71,96 @@ impl SessionHandle {
         let tid = self.thread_id.load(Ordering::Relaxed);
         (server != usize::MAX && tid != 0).then_some((server, tid))
     }
+}
+
+impl Session {
+    /// A KILL statement or COM_PROCESS_KILL in the buffered packet, if that is
+    /// what it is. Only short packets starting like a KILL are parsed.
+    pub(super) fn kill_request(&self, cmd: u8, payload: &[u8]) -> Option<KillRequest> {
+        let args = payload.get(1..)?;
+        if cmd == command::COM_PROCESS_KILL {
+            let id = u32::from_le_bytes(args.get(..4)?.try_into().ok()?);
+            return Some(KillRequest::Thread { scope: KillScope::Connection, id: u64::from(id) });
+        }
+        let first = args.iter().find(|b| !b.is_ascii_whitespace())?;
+        if args.len() > 1024 || !matches!(first, b'k' | b'K' | b'/') {
+            return None;
+        }
+        parse_kill(args)
+    }
+
+    /// Carries out a KILL on the server holding the target session's backend
+    /// connection, over a connection of its own.
+    pub(super) async fn kill(&mut self, kill: KillRequest, by_command: bool, seq: u8) -> Result<(), End> {
+        let (scope, id) = match kill {
+            KillRequest::Thread { scope, id } => (scope, id),
+            KillRequest::Unsupported(what) => {
+                let err = ErrPacket::new(
+                    code::ER_NOT_SUPPORTED_YET,
+                    "42000",
+                    format!("rwsplit: {what} is not supported through the proxy; KILL a connection id instead"),
+                );
+                return self.reply_err(seq, &err).await;
+            }
+        };
+        let Some((target_id, target)) = self.shared.find_session(id) else {
+            let err = ErrPacket::new(code::ER_NO_SUCH_THREAD, "HY000", format!("Unknown thread id: {id}"));
+            return self.reply_err(seq, &err).await;
+        };
+        if target.user != self.user {
+            let err = ErrPacket::new(code::ER_KILL_DENIED_ERROR, "HY000", format!("You are not owner of thread {id}"));
+            return self.reply_err(seq, &err).await;
+        }
+        let rt = self.shared.runtime.load_full();
+        let mut reply = ok_payload(self.status, 0);
+        if scope == KillScope::Connection {
+            target.killing.store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+        if let Some((server, tid)) = target.backend() {
+            let Some(pool) = rt.servers.get(server).map(|s| s.pool.clone()) else {
+                return self.reply_err(seq, &no_server("the server of that session is gone")).await;
+            };
+            let sql = match scope {
+                KillScope::Query => format!("KILL QUERY {tid}"),
+                KillScope::Connection => format!("KILL CONNECTION {tid}"),
+            };
+            let result = match pool.checkout(&self.params, &self.state).await {
+                Ok((mut conn, _)) => conn.simple_query(&sql).await,
+                Err(e) => Err(e),
+            };
+            match result {
+                Ok(r) if r.first() == Some(&0xFF) => reply = r,
+                Ok(_) => {}
+                Err(e) => return self.reply_err(seq, &e.to_err_packet()).await,
+            }
+        }
+        if reply.first() == Some(&0xFF) {
+            self.client.write_payload(seq, &reply).await.map_err(|_| End::ClientGone)?;
+            return Ok(());
+        }
+        info!(target = target_id, ?scope, "KILL");
+        if scope == KillScope::Connection {
+            if target_id == self.id {
+                // The server answers a KILL statement of its own connection with
+                // 1927 (COM_PROCESS_KILL with OK) and drops the connection when the
+                // client next speaks: the client then reports a lost connection
+                // rather than reconnecting silently.
+                self.killed_self = true;
+                if let Some(mut held) = self.held.take() {
+                    held.conn.poisoned = true;
+                }
+                if by_command {
+                    return self.client.write_payload(seq, &reply).await.map(|_| ()).map_err(|_| End::ClientGone);
+                }
+                let err = ErrPacket::new(code::ER_CONNECTION_KILLED, "70100", "Connection was killed");
+                return self.reply_err(seq, &err).await;
+            }
+            target.killed.notify_one();
+        }
+        self.client.write_payload(seq, &reply).await.map_err(|_| End::ClientGone)?;
+        Ok(())
+    }
+
 }
 
 /// Recognises `KILL [HARD|SOFT] [CONNECTION|QUERY] <id>` in a COM_QUERY payload

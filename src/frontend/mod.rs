@@ -2,6 +2,9 @@
 //! client's session loop.
 
 mod auth;
+mod change_user;
+mod execute;
+mod handshake;
 mod kill;
 mod listener;
 mod session;

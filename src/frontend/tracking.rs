@@ -2,6 +2,7 @@
 //! tracking) and their rewriting into what the client asked to see.
 
 use crate::protocol::ok::SESSION_STATE_CHANGED;
+use crate::protocol::packet::read_lenenc;
 use crate::protocol::track::{entries, parse_ok, rewrite_for_client, ClientTracking, TrackEntry};
 use crate::relay::OkObserver;
 
@@ -17,6 +18,8 @@ pub struct Learned {
     /// The server said "session state changed" (user variables, temporary tables,
     /// prepared statements... anything, including what the proxy cannot replay).
     pub state_changed: bool,
+    /// The last insert id an OK packet reported (0 when none was generated).
+    pub insert_id: Option<u64>,
 }
 
 pub struct Observer<'a> {
@@ -32,6 +35,13 @@ impl<'a> Observer<'a> {
 
 impl OkObserver for Observer<'_> {
     fn on_ok(&mut self, payload: &[u8]) -> Option<Vec<u8>> {
+        if let Some((affected_len, rest)) = payload.get(1..).and_then(|r| read_lenenc(r).map(|(_, n)| (n, r))) {
+            if let Some((id, _)) = rest.get(affected_len..).and_then(read_lenenc) {
+                if id != 0 {
+                    self.learned.insert_id = Some(id);
+                }
+            }
+        }
         let ok = parse_ok(payload)?;
         if ok.status & SESSION_STATE_CHANGED == 0 {
             return None;

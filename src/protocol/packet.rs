@@ -87,7 +87,8 @@ pub fn frame(buf: &[u8]) -> Frame {
 /// Copies the payload of a framed logical packet out of its physical packets.
 /// Only needed when a packet was split; a single physical packet is read in place.
 pub fn join_payload(raw: &[u8]) -> Vec<u8> {
-    let mut out = Vec::new();
+    // Sized up front: growing by doubling would copy a 16 MiB payload twice more.
+    let mut out = Vec::with_capacity(raw.len());
     let mut pos = 0;
     while let Some(h) = PacketHeader::parse(&raw[pos..]) {
         let start = pos + HEADER_LEN;

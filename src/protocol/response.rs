@@ -63,6 +63,8 @@ pub struct ResponseScanner {
     status: Option<u16>,
     /// Whether the reply carried an ERR packet (for error counters and retries).
     saw_error: bool,
+    /// The error code of that ERR packet.
+    error_code: Option<u16>,
     /// The packet just fed was an OK packet (possibly carrying session tracking).
     last_ok: bool,
 }
@@ -75,7 +77,7 @@ impl ResponseScanner {
             ResponseKind::FieldList => State::FieldDefs,
             _ => State::First,
         };
-        Self { kind, deprecate_eof, state, status: None, saw_error: false, last_ok: false }
+        Self { kind, deprecate_eof, state, status: None, saw_error: false, error_code: None, last_ok: false }
     }
 
     pub fn is_done(&self) -> bool {
@@ -89,6 +91,11 @@ impl ResponseScanner {
 
     pub fn saw_error(&self) -> bool {
         self.saw_error
+    }
+
+    /// The code of the ERR packet that ended the reply, if one did.
+    pub fn error_code(&self) -> Option<u16> {
+        self.error_code
     }
 
     /// Whether the packet just fed was in OK-packet format: a reply's OK, or a
@@ -141,7 +148,7 @@ impl ResponseScanner {
                     }
                     Ok(self.enter(then))
                 }
-                Some(ERR) => Ok(self.error()),
+                Some(ERR) => Ok(self.error(payload)),
                 _ => Err(ScanError("expected EOF after definitions")),
             },
             State::Rows => match first {
@@ -150,7 +157,7 @@ impl ResponseScanner {
                     self.status = Some(status);
                     Ok(self.after_result(status))
                 }
-                Some(ERR) if len < MAX_PAYLOAD => Ok(self.error()),
+                Some(ERR) if len < MAX_PAYLOAD => Ok(self.error(payload)),
                 _ => Ok(Step::More),
             },
             State::FieldDefs => match first {
@@ -158,7 +165,7 @@ impl ResponseScanner {
                     self.status = terminator_status(payload, self.deprecate_eof);
                     Ok(self.finish())
                 }
-                Some(ERR) if len < MAX_PAYLOAD => Ok(self.error()),
+                Some(ERR) if len < MAX_PAYLOAD => Ok(self.error(payload)),
                 _ => Ok(Step::More),
             },
         }
@@ -175,7 +182,7 @@ impl ResponseScanner {
     fn on_first(&mut self, len: usize, payload: &[u8]) -> Result<Step, ScanError> {
         let first = *payload.first().ok_or(ScanError("empty packet"))?;
         if first == ERR {
-            return Ok(self.error());
+            return Ok(self.error(payload));
         }
         match self.kind {
             ResponseKind::Single => {
@@ -250,8 +257,11 @@ impl ResponseScanner {
         }
     }
 
-    fn error(&mut self) -> Step {
+    fn error(&mut self, payload: &[u8]) -> Step {
         self.saw_error = true;
+        if let (Some(lo), Some(hi)) = (payload.get(1), payload.get(2)) {
+            self.error_code = Some(u16::from_le_bytes([*lo, *hi]));
+        }
         self.finish()
     }
 
@@ -323,6 +333,7 @@ mod tests {
         let steps = feed_all(&mut s, &[vec![1], coldef(), b"\x011".to_vec(), b"\xff\x15\x04#HY000boom".to_vec()]);
         assert_eq!(steps.last(), Some(&Step::Done));
         assert!(s.saw_error());
+        assert_eq!(s.error_code(), Some(0x0415));
     }
 
     #[test]

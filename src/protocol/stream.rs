@@ -97,4 +97,12 @@ impl PacketStream {
     pub async fn shutdown(&mut self) {
         let _ = self.stream.shutdown().await;
     }
+
+    /// Closes with a reset rather than an orderly shutdown: what a client sees when
+    /// a MariaDB server drops its connection (KILL, wait_timeout), so that its
+    /// library reports it the same way ("server has gone away").
+    #[allow(deprecated)] // the deprecation is about blocking in drop, which a zero linger never does
+    pub fn abort(self) {
+        let _ = self.stream.set_linger(Some(std::time::Duration::ZERO));
+    }
 }

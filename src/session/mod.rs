@@ -6,7 +6,7 @@
 mod pins;
 pub mod sync;
 
-pub use pins::{Pin, Pins};
+pub use pins::{Pin, Pins, PIN_COUNTERS};
 pub use sync::{ConnSession, SyncPlan};
 
 /// State a pooled connection can be brought to with SET statements and

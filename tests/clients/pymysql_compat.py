@@ -35,13 +35,29 @@ import random
 import re
 import secrets
 import tempfile
+import threading
 import time
 import traceback
+import warnings
+import codecs
 
 import pymysql.constants.CLIENT as CLIENT
 import pymysql.cursors
 
+
+
+def _binary_codec(name):
+    # PyMySQL maps charset "binary" to a Python codec named "binary", which does
+    # not exist. Aliasing it to latin-1 (a byte-transparent codec) lets PyMySQL
+    # connect with collation 63 in the handshake, which the proxy must pass on.
+    return codecs.lookup("latin-1") if name == "binary" else None
+
+
+codecs.register(_binary_codec)
+
 HOST = "127.0.0.1"
+# Set from the command line: the master, also used to vet KILL targets.
+DIRECT_PORT = None
 USER = "app"
 PASSWORD = "app"
 # Every connection gets a read timeout, so that a hang through the proxy shows up
@@ -139,11 +155,11 @@ class Env:
         t.log("  server_status", hex(conn.server_status or 0))
         return res
 
-    def q(self, cur, sql, args=None, many=False, warnings=True):
+    def q(self, cur, sql, args=None, many=False, warnings=True, shown=None):
         """Runs one statement, records its first result (or its exception), and
         SHOW WARNINGS when the statement produced warnings and nothing is pending."""
         t = self.t
-        shown = sql if isinstance(sql, str) else repr(sql)
+        shown = shown or (sql if isinstance(sql, str) else repr(sql))
         if len(shown) > 400:
             shown = shown[:300] + "...[%d chars]" % len(shown)
         if args is None:
@@ -188,13 +204,18 @@ class Env:
             self.t.log("  SHOW WARNINGS", repr(c.fetchall()))
 
     def alive(self, conn):
-        """The connection still answers, with the session it had."""
-        try:
-            with conn.cursor() as c:
-                c.execute("SELECT 1, DATABASE(), @@autocommit")
-                self.t.log("  alive", repr(c.fetchall()))
-        except Exception as e:
-            self.t.exc(e)
+        """The connection still answers, with the session it had. Python warnings
+        PyMySQL raises on the way (an abandoned unbuffered result) are recorded."""
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            try:
+                with conn.cursor() as c:
+                    c.execute("SELECT 1, DATABASE(), @@autocommit")
+                    self.t.log("  alive", repr(c.fetchall()))
+            except Exception as e:
+                self.t.exc(e)
+        for w in caught:
+            self.t.log("  python warning", w.category.__name__, str(w.message))
 
 
 # --- scenarios -------------------------------------------------------------
@@ -226,7 +247,8 @@ def sc_types(e):
                 decimal.Decimal("-12345678901234567890.0123456789"), decimal.Decimal("99999"), 3.5, -1.7976931348623157e308,
                 "héllo wörld 🎉👍🏽 emoji", "ab", "text\n\t\\'\"with escapes", bytes(range(256)), b"\x00\xff" * 1000,
                 datetime.date(1000, 1, 1), datetime.datetime(9999, 12, 31, 23, 59, 59, 999999),
-                datetime.timedelta(hours=-838, minutes=-59, seconds=-59), datetime.datetime(2038, 1, 19, 3, 14, 7, 999999),
+                # (a negative timedelta would be mis-escaped by PyMySQL itself: a string)
+                "-838:59:59.000", datetime.datetime(2038, 1, 19, 3, 14, 7, 999999),
                 2155, '{"a": [1, 2.5, "x", null, true], "b": {"ü": "🎉"}}', "c", "x,z", b"\x03\xff", b"\x01")
     normal = (1, 2, 3, 4, 5, 6, 7, decimal.Decimal("1.5"), decimal.Decimal("-3"), 0.1, 2.0 / 3.0,
               "plain", "abcde", "", b"", b"blob", datetime.date(2024, 2, 29), datetime.datetime(2024, 2, 29, 12, 0, 0, 123456),
@@ -254,7 +276,7 @@ def sc_types(e):
 def sc_executemany(e):
     conn = e.connect(autocommit=True)
     cur = conn.cursor()
-    e.q(cur, "CREATE TABLE em (id INT PRIMARY KEY AUTO_INCREMENT, a INT, b VARCHAR(50), c DOUBLE)")
+    e.q(cur, "CREATE TABLE em (id INT PRIMARY KEY AUTO_INCREMENT, a INT, b VARCHAR(250), c DOUBLE)")
     rows = [(i, "row %d ✓" % i, i / 7.0) for i in range(1000)]
     # Rewritten by PyMySQL into one multi-row INSERT (split at max_allowed_packet).
     e.q(cur, "INSERT INTO em (a, b, c) VALUES (%s, %s, %s)", rows, many=True)
@@ -296,7 +318,7 @@ def sc_multi_statements(e):
     e.q(cur, "SELECT * FROM ms WHERE id > 100; DO 1;")
     e.walk(cur)
     # Many small result sets in one reply.
-    e.q(cur, "; ".join("SELECT %d AS n, REPEAT('x', %d) AS s" % (i, i * 10) for i in range(50)))
+    e.q(cur, "; ".join("SELECT %d AS n, REPEAT('x', %d) AS s" % (i, i) for i in range(50)))
     e.walk(cur)
     # Unread results: closing the cursor drains them, the connection goes on.
     cur.execute("SELECT 1; SELECT 2; SELECT 3")
@@ -448,15 +470,13 @@ def sc_charsets(e):
             t.exc(ex)
             continue
         t.log("  conn.charset", conn.charset, "encoding", conn.encoding)
-        # With charset=binary PyMySQL has no codec to encode str: send bytes.
-        as_bytes = charset == "binary"
         cur = conn.cursor()
         for sql in (variables, "SELECT id, u, l, b, CHAR_LENGTH(u), LENGTH(u) FROM cs ORDER BY id",
-                    "SELECT 'é' AS lit, _utf8mb4'🎉' AS emoji, HEX('é') AS hex"):
-            e.q(cur, sql.encode() if as_bytes else sql)
+                    "SELECT 'é' AS lit, CONVERT(X'F09F8E89' USING utf8mb4) AS emoji, HEX('é') AS hex"):
+            e.q(cur, sql)
         if charset == "latin1":
             e.q(cur, "INSERT INTO cs VALUES (2, %s, %s, NULL)", ("über", "über"))
-        e.q(cur, (b"SELECT id, u, l FROM cs ORDER BY id") if as_bytes else "SELECT id, u, l FROM cs ORDER BY id")
+        e.q(cur, "SELECT id, u, l FROM cs ORDER BY id")
         conn.close()
     # Switching with SET NAMES on a live connection.
     conn = e.connect(charset="utf8mb4", autocommit=True)
@@ -464,6 +484,16 @@ def sc_charsets(e):
     conn.set_charset("latin1")
     e.q(cur, variables)
     e.q(cur, "SELECT u, l FROM cs WHERE id = 1")
+    conn.close()
+    # The binary character set reached with SET NAMES instead of the handshake:
+    # every string column then arrives as bytes.
+    conn = e.connect(charset="utf8mb4", autocommit=True)
+    cur = conn.cursor()
+    e.q(cur, "SET NAMES binary")
+    e.q(cur, variables)
+    e.q(cur, "SELECT id, u, l, b, 'é' AS lit FROM cs ORDER BY id")
+    e.q(cur, "INSERT INTO cs (id, b) VALUES (3, %s)", (b"\x00\x01\xfe\xff",))
+    e.q(cur, "SELECT id, b, HEX(b) FROM cs WHERE id = 3")
     conn.close()
 
 
@@ -686,6 +716,7 @@ def sc_connect_errors(e):
             t.log("connect", sorted(kw))
             t.exc(ex, normalise_host=True)
     for db in ("py_no_such_database_x", "`weird`"):
+        start = time.monotonic()
         try:
             c = e.connect(database=db)
             t.log("connect db", db, "succeeded")
@@ -693,6 +724,9 @@ def sc_connect_errors(e):
         except Exception as ex:
             t.log("connect db", db)
             t.exc(ex)
+        # The server refuses at once (about 10 ms here); a refusal that takes a
+        # second is a difference an application feels. The bound is generous.
+        t.log("  answered within 0.8s:", time.monotonic() - start < 0.8)
     # A failed login leaves nothing behind: the next one works.
     c = e.connect()
     e.alive(c)
@@ -706,20 +740,25 @@ def sc_many_connections(e):
     setup = e.connect(autocommit=True)
     e.q(setup.cursor(), "CREATE TABLE conns (i INT)")
     setup.close()
-    charsets = ("utf8mb4", "latin1", "utf8")
+    charsets = ("utf8mb4", "latin1", "utf8", "binary")
     for i in range(100):
-        kw = {"charset": charsets[i % 3], "autocommit": bool(i % 2)}
+        kw = {"charset": charsets[i % 4], "autocommit": bool(i % 3 == 0)}
         if i % 10 == 5:
             kw["database"] = None
         try:
             c = e.connect(**kw)
             cur = c.cursor()
             cur.execute("SELECT @v, DATABASE(), @@autocommit, @@character_set_client, @@collation_connection, "
-                        "@@session.sql_mode = @@global.sql_mode, @@session.time_zone, @@in_transaction, "
-                        "(SELECT COUNT(*) FROM information_schema.temporary_tables WHERE table_name = 'tmp_conn')")
+                        "@@session.sql_mode = @@global.sql_mode, @@session.time_zone, @@in_transaction")
             t.log(i, repr(cur.fetchall()), hex(c.server_status))
+            try:
+                # A temporary table of an earlier connection must not be visible.
+                cur.execute("SELECT COUNT(*) FROM %s.tmp_conn" % e.db)
+                t.log("  tmp_conn visible", repr(cur.fetchall()))
+            except pymysql.err.ProgrammingError as ex:
+                t.log("  no tmp_conn", ex.args[0])
             cur.execute("SET @v = %s, time_zone = '+05:00', sql_mode = 'ANSI_QUOTES'", (i,))
-            cur.execute("CREATE TEMPORARY TABLE IF NOT EXISTS %s.tmp_conn (x INT)" % e.db)
+            cur.execute("CREATE TEMPORARY TABLE %s.tmp_conn (x INT)" % e.db)
             if kw["autocommit"]:
                 cur.execute("INSERT INTO %s.conns VALUES (%%s)" % e.db, (i,))
             else:
@@ -735,6 +774,129 @@ def sc_many_connections(e):
     cur.execute("SELECT COUNT(*), SUM(i), MIN(i) FROM conns")
     t.log("committed", repr(cur.fetchall()))
     c.close()
+
+
+def _connection_id(conn):
+    with conn.cursor() as c:
+        c.execute("SELECT CONNECTION_ID()")
+        return c.fetchone()[0]
+
+
+def _safe_victim(e):
+    """A connection whose handshake thread id (conn.thread_id()) may be KILLed
+    without risk to anything else. Directly it equals CONNECTION_ID(). Through a
+    proxy it is the proxy's own session id; a proxy that forwarded `KILL <that id>`
+    unmapped would reach whatever server thread has that number (app has
+    CONNECTION ADMIN: replication's binlog dump threads included). So unless the id
+    is the connection's own, only an id that no thread on the master (where every
+    session's backend connection is) currently has is used; server thread ids only
+    grow, so a number below the newest id is never handed out again."""
+    probe = pymysql.connect(host=HOST, port=DIRECT_PORT, user=USER, password=PASSWORD, read_timeout=READ_TIMEOUT)
+    try:
+        for _ in range(50):
+            conn = e.connect(autocommit=True)
+            tid = conn.thread_id()
+            if tid == _connection_id(conn):
+                return conn
+            with probe.cursor() as c:
+                c.execute("SELECT COUNT(*), (SELECT MAX(ID) FROM information_schema.PROCESSLIST) "
+                          "FROM information_schema.PROCESSLIST WHERE ID = %s", (tid,))
+                taken, newest = c.fetchone()
+            if not taken and tid < newest:
+                return conn
+            conn.close()
+        raise RuntimeError("no connection with a thread id that is safe to KILL")
+    finally:
+        probe.close()
+
+
+def sc_kill_thread_id(e):
+    t = e.t
+    b = e.connect(autocommit=True)
+    # conn.kill(other.thread_id()): COM_PROCESS_KILL with the id from the greeting.
+    a = _safe_victim(e)
+    try:
+        ok = b.kill(a.thread_id())
+        t.log("kill(thread_id()) ->", type(ok).__name__, "affected_rows", getattr(ok, "affected_rows", None))
+    except Exception as ex:
+        t.exc(ex)
+    time.sleep(0.2)
+    try:
+        with a.cursor() as c:
+            c.execute("SELECT 'victim still alive'")
+            t.log("  victim", repr(c.fetchall()), "open", a.open)
+    except Exception as ex:
+        t.exc(ex)
+        t.log("  victim open", a.open)
+    a.close() if a.open else None
+    # Cancelling a running statement: KILL QUERY <thread_id()> from another connection.
+    a = _safe_victim(e)
+    outcome = []
+
+    def sleeper():
+        try:
+            with a.cursor() as c:
+                c.execute("SELECT SLEEP(5) AS s")
+                outcome.append(("rows", c.fetchall()))
+        except Exception as ex:
+            outcome.append(("exc", type(ex).__name__, ex.args))
+
+    th = threading.Thread(target=sleeper)
+    start = time.monotonic()
+    th.start()
+    time.sleep(0.5)
+    # (thread ids differ from run to run: the SQL is shown with a placeholder)
+    e.q(b.cursor(), "KILL QUERY %d" % a.thread_id(), shown="KILL QUERY <a.thread_id()>")
+    th.join(30)
+    t.log("  sleeper", repr(outcome), "cancelled within 3s", time.monotonic() - start < 3)
+    e.alive(a)
+    a.close()
+    # KILL with the server's own id (CONNECTION_ID()) from another connection.
+    a = e.connect(autocommit=True)
+    e.q(b.cursor(), "KILL %d" % _connection_id(a), shown="KILL <CONNECTION_ID() of a>")
+    time.sleep(0.2)
+    try:
+        a.ping(reconnect=False)
+        t.log("  ping after KILL: no error")
+    except Exception as ex:
+        t.exc(ex)
+    b.close()
+
+
+def sc_server_gone(e):
+    t = e.t
+
+    def attempt(label, fn, conn):
+        try:
+            t.log(label, repr(fn()), "open", conn.open)
+        except Exception as ex:
+            t.log(label)
+            t.exc(ex)
+            t.log("  open", conn.open)
+
+    # The server kills the connection (KILL from another client).
+    a = e.connect(autocommit=True)
+    b = e.connect(autocommit=True)
+    e.q(b.cursor(), "KILL CONNECTION %d" % _connection_id(a), shown="KILL CONNECTION <CONNECTION_ID() of a>")
+    b.close()
+    time.sleep(0.2)
+    attempt("ping(reconnect=False) after KILL", lambda: a.ping(reconnect=False), a)
+    attempt("ping(reconnect=False) again", lambda: a.ping(reconnect=False), a)
+    attempt("ping(reconnect=True)", lambda: a.ping(reconnect=True), a)
+    e.alive(a)
+    a.close()
+    # The server closes an idle connection (wait_timeout).
+    d = e.connect(autocommit=True)
+    e.q(d.cursor(), "SET SESSION wait_timeout = 1")
+    time.sleep(2.5)
+    attempt("query after wait_timeout", lambda: d.cursor().execute("SELECT 1"), d)
+    attempt("query again", lambda: d.cursor().execute("SELECT 1"), d)
+    attempt("ping(reconnect=False)", lambda: d.ping(reconnect=False), d)
+    # A connection that kills itself.
+    k = e.connect(autocommit=True)
+    attempt("KILL CONNECTION_ID()", lambda: k.cursor().execute("KILL CONNECTION_ID()"), k)
+    attempt("query after killing itself", lambda: k.cursor().execute("SELECT 1"), k)
+    attempt("query again", lambda: k.cursor().execute("SELECT 1"), k)
 
 
 SCENARIOS = [
@@ -753,6 +915,8 @@ SCENARIOS = [
     ("show_warnings", sc_warnings),
     ("connect_errors", sc_connect_errors),
     ("100_connections", sc_many_connections),
+    ("kill_thread_id", sc_kill_thread_id),
+    ("server_gone", sc_server_gone),
 ]
 
 
@@ -798,7 +962,9 @@ def main():
     if len(sys.argv) < 3:
         print(__doc__)
         sys.exit(2)
+    global DIRECT_PORT
     direct_port, proxy_port = int(sys.argv[1]), int(sys.argv[2])
+    DIRECT_PORT = direct_port
     names = set(sys.argv[3:])
     unknown = names - {n for n, _ in SCENARIOS}
     if unknown:

@@ -1,0 +1,502 @@
+//! One command, start to end: where it goes (the held connection, or `route`),
+//! getting a connection in the session's state, read-your-writes, relaying the
+//! reply, and what the reply means for the session afterwards.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use tracing::{debug, warn};
+
+use super::session::{End, Held, Session};
+use super::tracking::{Learned, Observer};
+use crate::backend::{BackendError, Guard};
+use crate::classify::{Classification, Effects};
+use crate::config::Role;
+use crate::protocol::command::{self, response_kind, ResponseKind};
+use crate::protocol::err::code;
+use crate::protocol::handshake::CLIENT_DEPRECATE_EOF;
+use crate::protocol::ok::{STATUS_AUTOCOMMIT, STATUS_CURSOR_EXISTS, STATUS_IN_TRANS};
+use crate::protocol::response::ResponseScanner;
+use crate::protocol::ErrPacket;
+use crate::relay::{relay_reply, Relayed};
+use crate::route::{master, read_target, route, Target};
+use crate::runtime::Runtime;
+use crate::session::Pin;
+
+/// How long a replica that failed to connect is skipped for reads.
+const DOWN_AFTER_CONNECT_FAILURE: std::time::Duration = std::time::Duration::from_secs(5);
+
+impl Session {
+    /// Runs a command on the right server and relays its reply. `raw` is the
+    /// packet as the client framed it (forwarded as is); `payload` its content.
+    pub(super) async fn execute(&mut self, raw: Bytes, payload: Bytes, reply_seq: u8) -> Result<(), End> {
+        let rt = self.shared.runtime.load_full();
+        let cmd = payload.first().copied().unwrap_or(0xFF);
+        let class = (cmd == command::COM_QUERY).then(|| rt.classifier.classify(&payload[1..]));
+        let mut held = match self.held.take() {
+            Some(h) => h,
+            None => match self.connect_for(cmd, class.as_deref(), &rt).await {
+                Ok(h) => h,
+                Err(err) => return self.reply_err(reply_seq, &err).await,
+            },
+        };
+        if class.as_ref().is_some_and(|c| c.effects.has(Effects::PREVIOUS_RESULT)) {
+            self.restore_last_insert_id(&mut held).await;
+        }
+        self.handle.set_backend(held.server, held.conn.greeting.connection_id);
+
+        let kind = response_kind(&payload);
+        held.conn.busy = true;
+        if let Err(e) = held.conn.io.write_all(&raw).await {
+            held.conn.poisoned = true;
+            return Err(End::BackendGone(format!("backend {} write failed: {e}", held.conn.server.name)));
+        }
+        let mut learned = Learned::default();
+        let mut error_code = None;
+        if kind != ResponseKind::None {
+            let mut scanner = ResponseScanner::new(kind, self.capabilities & CLIENT_DEPRECATE_EOF != 0);
+            let mut relayed = Relayed::default();
+            let mut observer = Observer::new(&self.tracking);
+            let result =
+                relay_reply(&mut held.conn.io, &mut self.client, &mut scanner, &mut observer, &mut relayed).await;
+            learned = observer.learned;
+            match result {
+                Ok(()) => {
+                    if let Some(status) = scanner.status() {
+                        self.status = status;
+                    }
+                    error_code = scanner.error_code();
+                }
+                Err(e) if e.is_backend_side() => {
+                    held.conn.poisoned = true;
+                    warn!(server = %held.conn.server.name, error = %e, "backend failed during a command");
+                    // The client is disconnected, which it reports as it would a
+                    // server going away (2013). An ERR packet would not do: client
+                    // libraries take a server-sent 2013 for a malformed packet.
+                    return Err(End::BackendGone(format!("backend {} failed: {e}", held.conn.server.name)));
+                }
+                Err(_) => {
+                    held.conn.poisoned = true;
+                    return Err(End::ClientGone);
+                }
+            }
+        }
+        held.conn.busy = false;
+        if error_code == Some(code::ER_CONNECTION_KILLED) {
+            // The server killed this connection and told the client so; like the
+            // server, the session ends when the client next speaks.
+            held.conn.poisoned = true;
+            self.killed_self = true;
+            return Ok(());
+        }
+        self.after(cmd, &payload, class.as_deref(), &learned, error_code.is_some(), &mut held).await;
+        self.keep_or_release(held);
+        Ok(())
+    }
+
+    /// A connection for a command when the session holds none.
+    async fn connect_for(&mut self, cmd: u8, class: Option<&Classification>, rt: &Runtime) -> Result<Held, ErrPacket> {
+        let target = self.target(cmd, class, rt);
+        let server = match target {
+            Target::Server(i) => i,
+            Target::Unavailable(why) => return Err(no_server(why)),
+        };
+        let is_read = rt.servers.get(server).is_some_and(|s| s.role == Role::Replica);
+        if !is_read {
+            return self.checkout(server, rt).await;
+        }
+        // A read: another replica, then the master, when one cannot be reached;
+        // and read-your-writes decides whether a replica has caught up.
+        let mut server = server;
+        loop {
+            match self.checkout(server, rt).await {
+                Ok(mut held) => {
+                    if self.caught_up_with_own_writes(&mut held, rt).await {
+                        return Ok(held);
+                    }
+                    drop(held);
+                    return match master(rt) {
+                        Target::Server(m) => self.checkout(m, rt).await,
+                        Target::Unavailable(why) => Err(no_server(why)),
+                    };
+                }
+                Err(err) => {
+                    if let Some(s) = rt.servers.get(server) {
+                        s.mark_down(DOWN_AFTER_CONNECT_FAILURE);
+                        warn!(server = %s.name, error = %err, "replica unavailable for reads, trying another server");
+                    }
+                    match read_target(rt, Some(server)) {
+                        Target::Server(next) if rt.master != Some(next) => server = next,
+                        Target::Server(next) => return self.checkout(next, rt).await,
+                        Target::Unavailable(_) => return Err(err),
+                    }
+                }
+            }
+        }
+    }
+
+    /// Where a command goes when the session is free to go anywhere.
+    fn target(&self, cmd: u8, class: Option<&Classification>, rt: &Runtime) -> Target {
+        match (cmd, class) {
+            (command::COM_QUERY, Some(c)) => {
+                if self.status & STATUS_AUTOCOMMIT == 0 {
+                    // With autocommit off any statement may open a transaction.
+                    master(rt)
+                } else if c.effects.has(Effects::PREVIOUS_RESULT) {
+                    // LAST_INSERT_ID() and friends: where the last write ran.
+                    master(rt)
+                } else if c.effects.has(Effects::BEGIN_READ_ONLY) && c.hint.is_none() {
+                    read_target(rt, None)
+                } else {
+                    route(c.class, c.hint.as_ref(), rt)
+                }
+            }
+            (command::COM_FIELD_LIST, _) => read_target(rt, None),
+            _ => master(rt),
+        }
+    }
+
+    /// A connection to `server` brought to the session's state.
+    pub(super) async fn checkout(&mut self, server: usize, rt: &Runtime) -> Result<Held, ErrPacket> {
+        let Some(s) = rt.servers.get(server) else { return Err(no_server("unknown server")) };
+        match s.pool.checkout(&self.params, &self.state).await {
+            Ok((conn, _)) => {
+                self.adopt_tracking_defaults(&conn);
+                Ok(Held { server, conn })
+            }
+            Err(e) => {
+                if e.is_server_fault() {
+                    warn!(server = %s.name, error = %e, "backend unavailable");
+                }
+                Err(e.to_err_packet())
+            }
+        }
+    }
+
+    /// The first connection tells what a client asking for session tracking sees
+    /// by default.
+    pub(super) fn adopt_tracking_defaults(&mut self, conn: &Guard) {
+        if self.tracking.variables.is_none() && !self.tracking.schema && !self.tracking.state_change {
+            let enabled = self.tracking.enabled;
+            self.tracking = crate::protocol::track::ClientTracking { enabled, ..conn.tracking_defaults.clone() };
+        }
+    }
+
+    /// Read-your-writes: has the replica behind `held` applied the session's last
+    /// write? Waits up to `read_your_writes_timeout` for it (MASTER_GTID_WAIT).
+    async fn caught_up_with_own_writes(&mut self, held: &mut Held, rt: &Runtime) -> bool {
+        let Some(gtid) = self.last_gtid.clone() else { return true };
+        if !self.read_your_writes || self.caught_up.contains(&held.server) {
+            return true;
+        }
+        if !gtid.bytes().all(|b| b.is_ascii_digit() || b == b'-' || b == b',') {
+            return false;
+        }
+        let timeout = rt.config.routing.read_your_writes_timeout.as_secs_f64();
+        let sql = format!("SELECT MASTER_GTID_WAIT('{gtid}', {timeout:.3})");
+        match held.conn.query_rows(&sql).await {
+            Ok(rows) if rows.first().and_then(|r| r.first()).is_some_and(|v| v.as_deref() == Some(b"0")) => {
+                self.caught_up.push(held.server);
+                true
+            }
+            Ok(_) => {
+                debug!(server = %held.conn.server.name, gtid = %gtid, "replica has not applied the session's last write in time; reading from the master");
+                false
+            }
+            Err(e) => {
+                held.conn.poisoned = true;
+                debug!(error = %e, "MASTER_GTID_WAIT failed; reading from the master");
+                false
+            }
+        }
+    }
+
+    /// LAST_INSERT_ID() answers about the connection's last insert; if the
+    /// session's last insert ran on another connection, its value is put here.
+    async fn restore_last_insert_id(&mut self, held: &mut Held) {
+        let here = (held.server, held.conn.greeting.connection_id);
+        if self.last_insert_id == 0 || self.last_write_thread == Some(here) {
+            return;
+        }
+        let sql = format!("DO LAST_INSERT_ID({})", self.last_insert_id);
+        if let Ok(reply) = held.conn.simple_query(&sql).await {
+            if reply.first() == Some(&0x00) {
+                self.last_write_thread = Some(here);
+            }
+        }
+    }
+
+    /// What a completed command changed: session state to replay, pins, the
+    /// transaction, the position of the session's writes.
+    async fn after(
+        &mut self,
+        cmd: u8,
+        payload: &[u8],
+        class: Option<&Classification>,
+        learned: &Learned,
+        failed: bool,
+        held: &mut Held,
+    ) {
+        if let Some(schema) = &learned.schema {
+            self.state.database = Some(schema.clone());
+        }
+        if let Some(gtid) = &learned.last_gtid {
+            self.last_gtid = Some(gtid.clone());
+            self.caught_up.clear();
+            self.caught_up.push(held.server);
+        }
+        if let Some(id) = learned.insert_id.filter(|id| *id != 0) {
+            self.last_insert_id = id;
+            self.last_write_thread = Some((held.server, held.conn.greeting.connection_id));
+        }
+        match cmd {
+            command::COM_QUERY => {
+                if let Some(c) = class {
+                    self.after_query(c, learned, failed, held).await;
+                }
+            }
+            command::COM_INIT_DB if !failed => {
+                self.state.database = Some(String::from_utf8_lossy(&payload[1..]).into_owned());
+            }
+            command::COM_SET_OPTION if !failed => {
+                if let (Some(lo), Some(hi)) = (payload.get(1), payload.get(2)) {
+                    self.state.multi_statements = u16::from_le_bytes([*lo, *hi]) == 0;
+                }
+            }
+            command::COM_RESET_CONNECTION if !failed => {
+                let database = self.state.database.clone();
+                self.state = crate::session::Replayable { database, ..self.initial.clone() };
+                self.pins.clear();
+                self.last_insert_id = 0;
+                // What the reset left (character set, variables) is the server's
+                // business: the connection is reset fully before its next use.
+                held.conn.session.unknown = true;
+            }
+            command::COM_STMT_PREPARE if !failed => self.pins.add(Pin::SqlPrepare),
+            _ => {}
+        }
+        if cmd == command::COM_STMT_EXECUTE || cmd == command::COM_STMT_FETCH {
+            if self.status & STATUS_CURSOR_EXISTS != 0 {
+                self.pins.add(Pin::Cursor);
+            } else {
+                self.pins.remove(Pin::Cursor);
+            }
+        }
+        if self.status & STATUS_IN_TRANS != 0 {
+            self.pins.add(Pin::Transaction);
+        } else {
+            self.pins.remove(Pin::Transaction);
+        }
+        if self.status & STATUS_AUTOCOMMIT == 0 {
+            self.pins.add(Pin::AutocommitOff);
+        } else {
+            self.pins.remove(Pin::AutocommitOff);
+        }
+        if learned.state_changed && !explains_state_change(class, cmd) {
+            debug!("server reported a session state change the proxy cannot replay; pinning");
+            self.pins.add(Pin::UntrackedState);
+        }
+        if !held.conn.session.unknown {
+            held.conn.session.state = self.state.clone();
+        }
+    }
+
+    async fn after_query(&mut self, c: &Classification, learned: &Learned, failed: bool, held: &mut Held) {
+        let e = c.effects;
+        // A one-shot pin: FOUND_ROWS() was to follow the SQL_CALC_FOUND_ROWS query.
+        self.pins.remove(Pin::FoundRows);
+        if failed && e.has(Effects::MULTI) {
+            // Part of a multi-statement batch may have run: its effects are unknown.
+            self.pins.add(Pin::UntrackedState);
+        }
+        if !failed && e.has(Effects::SET_SESSION) {
+            for v in &c.session_vars {
+                if v.name.starts_with("session_track") {
+                    // The proxy's own tracking stays on; the client's wish only
+                    // changes which entries it is shown.
+                    self.track_client_setting(&v.name, &v.value);
+                    continue;
+                }
+                self.state.set_variable(&v.name, &v.value);
+            }
+            if c.session_vars.iter().any(|v| v.name.starts_with("session_track")) {
+                if let Err(err) = held.conn.retrack().await {
+                    warn!(error = %err, "could not restore session tracking");
+                    held.conn.poisoned = true;
+                }
+            }
+            if c.session_vars.iter().any(|v| v.name.starts_with("next transaction")) {
+                self.pins.add(Pin::NextTransaction);
+            }
+        }
+        if e.has(Effects::BEGIN) || e.has(Effects::COMMIT) || e.has(Effects::ROLLBACK) {
+            self.pins.remove(Pin::NextTransaction);
+        }
+        // Variables the server reports changed that the statement did not say it
+        // would set (a procedure did it, say): not replayable.
+        let unexplained = learned.variables.iter().any(|(name, _)| !c.explains_variable(name));
+        if unexplained && !e.has(Effects::SET_STATEMENT) {
+            self.pins.add(Pin::UntrackedState);
+        }
+        if failed {
+            return;
+        }
+        if e.has(Effects::USE_DB) {
+            if let Some(db) = &c.use_db {
+                self.state.database = Some(db.clone());
+            }
+        }
+        if e.has(Effects::ASSIGNS_USER_VAR) {
+            self.pins.add(Pin::UserVariable);
+        }
+        if e.has(Effects::CREATE_TEMP_TABLE) {
+            self.pins.add(Pin::TemporaryTable);
+            self.pins.temporary_tables.extend(c.tables.iter().cloned());
+        }
+        if e.has(Effects::DROP_TEMP_TABLE) || (e.has(Effects::IMPLICIT_COMMIT) && c.digest.starts_with("DROP")) {
+            for t in &c.tables {
+                self.pins.temporary_tables.remove(t);
+            }
+            if self.pins.temporary_tables.is_empty() {
+                self.pins.remove(Pin::TemporaryTable);
+            }
+        }
+        if e.has(Effects::LOCK_TABLES) {
+            self.pins.add(Pin::LockTables);
+        }
+        if e.has(Effects::UNLOCK_TABLES) {
+            self.pins.remove(Pin::LockTables);
+        }
+        if e.has(Effects::USER_LOCK) {
+            self.pins.add(Pin::UserLock);
+        }
+        if e.has(Effects::SQL_PREPARE) {
+            self.pins.add(Pin::SqlPrepare);
+        }
+        if e.has(Effects::SQL_CALC_FOUND_ROWS) {
+            self.pins.add(Pin::FoundRows);
+        }
+        if e.has(Effects::XA) {
+            self.pins.add(Pin::Xa);
+        }
+    }
+
+    fn track_client_setting(&mut self, name: &str, value: &str) {
+        let v = value.trim().trim_matches('\'').trim_matches('"');
+        let on = matches!(v.to_ascii_lowercase().as_str(), "1" | "on" | "true");
+        match name {
+            "session_track_schema" => self.tracking.schema = on,
+            "session_track_state_change" => self.tracking.state_change = on,
+            "session_track_system_variables" => {
+                let names: Vec<String> =
+                    v.split(',').map(|n| n.trim().to_ascii_lowercase()).filter(|n| !n.is_empty()).collect();
+                self.tracking.variables = if names.iter().any(|n| n == "*") { None } else { Some(names) };
+            }
+            _ => {}
+        }
+    }
+
+    /// Keeps the connection while something pins the session to it; otherwise it
+    /// goes back to the pool, in the session's state, for anyone.
+    fn keep_or_release(&mut self, held: Held) {
+        if self.pins.is_empty() || held.conn.poisoned {
+            self.handle.set_backend(usize::MAX, 0);
+            if !self.pins.is_empty() {
+                // A pinned connection that failed: its state is gone with it.
+                self.pins.clear();
+            }
+            drop(held);
+        } else {
+            self.held = Some(held);
+        }
+    }
+
+    /// Logs the session in on the master (checking database and account) and
+    /// returns the OK for the client.
+    pub(super) async fn login_on_master(&mut self, rt: &Arc<Runtime>) -> Result<Vec<u8>, ErrPacket> {
+        let Target::Server(m) = master(rt) else { return Err(no_server("no master is configured")) };
+        let Some(server) = rt.servers.get(m) else { return Err(no_server("no master is configured")) };
+        let (conn, ok) = server.pool.checkout(&self.params, &self.state).await.map_err(|e| {
+            if e.is_server_fault() {
+                warn!(server = %server.name, error = %e, "backend unavailable");
+            }
+            e.to_err_packet()
+        })?;
+        self.adopt_tracking_defaults(&conn);
+        let ok = match ok {
+            Some(ok) => crate::protocol::track::rewrite_for_client(&ok, &self.tracking).unwrap_or(ok),
+            None => login_ok(self.state.database.as_deref(), &self.tracking),
+        };
+        drop(conn);
+        Ok(ok)
+    }
+}
+
+/// An OK for a login served by a pooled connection already in the right state:
+/// what the server would have said, the schema included for clients tracking it.
+pub(super) fn login_ok(database: Option<&str>, tracking: &crate::protocol::track::ClientTracking) -> Vec<u8> {
+    use crate::protocol::ok::SESSION_STATE_CHANGED;
+    use crate::protocol::packet::put_lenenc;
+    match database {
+        Some(db) if tracking.enabled && tracking.schema => {
+            let mut entry = Vec::new();
+            put_lenenc(&mut entry, db.len() as u64);
+            entry.extend_from_slice(db.as_bytes());
+            let mut state = vec![crate::protocol::track::TRACK_SCHEMA];
+            put_lenenc(&mut state, entry.len() as u64);
+            state.extend_from_slice(&entry);
+            let mut out = crate::protocol::ok::ok_payload(STATUS_AUTOCOMMIT | SESSION_STATE_CHANGED, 0);
+            out.push(0);
+            put_lenenc(&mut out, state.len() as u64);
+            out.extend_from_slice(&state);
+            out
+        }
+        _ => crate::protocol::ok::ok_payload(STATUS_AUTOCOMMIT, 0),
+    }
+}
+
+/// Whether a command's own effects account for a reported state change.
+fn explains_state_change(class: Option<&Classification>, cmd: u8) -> bool {
+    match class {
+        Some(c) => {
+            let e = c.effects;
+            [
+                Effects::SET_SESSION,
+                Effects::ASSIGNS_USER_VAR,
+                Effects::USE_DB,
+                Effects::CREATE_TEMP_TABLE,
+                Effects::DROP_TEMP_TABLE,
+                Effects::SQL_PREPARE,
+                Effects::LOCK_TABLES,
+                Effects::UNLOCK_TABLES,
+                Effects::USER_LOCK,
+                Effects::BEGIN,
+                Effects::COMMIT,
+                Effects::ROLLBACK,
+                Effects::XA,
+                Effects::SET_STATEMENT,
+                Effects::IMPLICIT_COMMIT,
+            ]
+            .iter()
+            .any(|bit| e.has(*bit))
+        }
+        None => matches!(
+            cmd,
+            command::COM_INIT_DB
+                | command::COM_STMT_PREPARE
+                | command::COM_STMT_CLOSE
+                | command::COM_RESET_CONNECTION
+                | command::COM_SET_OPTION
+        ),
+    }
+}
+
+pub(super) fn no_server(why: &str) -> ErrPacket {
+    ErrPacket::new(code::CR_CONN_HOST_ERROR, "08S01", format!("rwsplit: {why}"))
+}
+
+impl From<BackendError> for ErrPacket {
+    fn from(e: BackendError) -> Self {
+        e.to_err_packet()
+    }
+}

@@ -1,0 +1,160 @@
+//! The connection phase: greet, authenticate the client against the proxy's
+//! users, check its login on the master (database, account), say OK.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use tracing::{debug, info};
+
+use super::auth::{self, AuthOutcome};
+use super::kill::SessionHandle;
+use super::listener::Shared;
+use super::session::Session;
+use crate::backend::SessionParams;
+use crate::protocol::auth::{new_scramble, NATIVE_PASSWORD};
+use crate::protocol::err::code;
+use crate::protocol::handshake::{
+    ClientHello, Greeting, CLIENT_MULTI_STATEMENTS, CLIENT_SESSION_TRACK, CLIENT_SSL, PROXY_CAPABILITIES,
+    PROXY_MARIADB_CAPABILITIES, SSL_REQUEST_LEN,
+};
+use crate::protocol::ok::STATUS_AUTOCOMMIT;
+use crate::protocol::stream::PacketStream;
+use crate::protocol::track::ClientTracking;
+use crate::protocol::ErrPacket;
+use crate::runtime::Runtime;
+use crate::session::{Pins, Replayable};
+
+/// The handshake response carries user, database and attributes: bounded.
+const HANDSHAKE_LIMIT: usize = 64 * 1024;
+/// utf8mb4_general_ci, offered when no backend has been reached yet.
+const DEFAULT_COLLATION: u8 = 45;
+
+pub(super) async fn handshake(shared: Arc<Shared>, mut client: PacketStream, peer: SocketAddr, id: u32) -> Option<Session> {
+    let rt = shared.runtime.load_full();
+    let greeting = greeting_for(&rt, id);
+    let mut scramble = [0u8; 20];
+    scramble.copy_from_slice(&greeting.nonce);
+    client.write_payload(0, &greeting.to_payload()).await.ok()?;
+
+    let (seq, payload) = match client.read_payload(HANDSHAKE_LIMIT).await {
+        Ok(p) => p,
+        Err(e) => {
+            debug!(error = %e, "no handshake response");
+            return None;
+        }
+    };
+    let seq = seq.wrapping_add(1);
+    if payload.len() == SSL_REQUEST_LEN && payload.get(1).is_some_and(|b| u32::from(*b) << 8 & CLIENT_SSL != 0) {
+        // TLS was not offered; a client asking anyway gets a clear refusal.
+        let err = ErrPacket::new(code::ER_HANDSHAKE_ERROR, "08S01", "rwsplit: TLS is not enabled on this listener");
+        let _ = client.write_payload(seq, &err.to_payload()).await;
+        return None;
+    }
+    let hello = match ClientHello::parse(&payload) {
+        Ok(h) => h,
+        Err(e) => {
+            debug!(error = %e, "bad handshake response");
+            let err = ErrPacket::new(code::ER_HANDSHAKE_ERROR, "08S01", "Bad handshake");
+            let _ = client.write_payload(seq, &err.to_payload()).await;
+            return None;
+        }
+    };
+    let outcome = auth::authenticate(
+        &mut client,
+        &rt,
+        peer,
+        &hello.user,
+        hello.auth_plugin.as_deref(),
+        &hello.auth_response,
+        &mut scramble,
+        seq,
+    )
+    .await;
+    let seq = match outcome {
+        Ok(AuthOutcome::Ok { seq }) => seq,
+        Ok(AuthOutcome::Denied { seq, err }) => {
+            info!(user = %hello.user, "access denied");
+            let _ = client.write_payload(seq, &err.to_payload()).await;
+            return None;
+        }
+        Err(e) => {
+            debug!(error = %e, "client left during authentication");
+            return None;
+        }
+    };
+    let user = rt.users.get(&hello.user)?;
+    let capabilities = hello.capabilities & greeting.capabilities;
+    let params = SessionParams {
+        user: user.backend_user.clone(),
+        password: user.backend_password.clone(),
+        database: None,
+        collation: hello.collation,
+        capabilities,
+        mariadb_capabilities: hello.mariadb_capabilities & greeting.mariadb_capabilities,
+        max_packet: rt.config.proxy.max_allowed_packet as u32,
+    };
+    let state = Replayable::new(hello.database.clone(), hello.collation, capabilities & CLIENT_MULTI_STATEMENTS != 0);
+    let mut session = Session {
+        shared: shared.clone(),
+        client,
+        peer,
+        id,
+        handle: Arc::new(SessionHandle::new(hello.user.clone())),
+        scramble,
+        capabilities,
+        user: hello.user.clone(),
+        params,
+        tracking: ClientTracking {
+            enabled: capabilities & CLIENT_SESSION_TRACK != 0,
+            variables: None,
+            schema: false,
+            state_change: false,
+        },
+        initial: state.clone(),
+        state,
+        pins: Pins::default(),
+        held: None,
+        status: STATUS_AUTOCOMMIT,
+        read_your_writes: user.read_your_writes,
+        last_gtid: None,
+        caught_up: Vec::new(),
+        last_insert_id: 0,
+        last_write_thread: None,
+        killed_self: false,
+    };
+    // The login is tried on the master now rather than at the first statement,
+    // so that an unknown database or an unreachable server is reported at login,
+    // as the server itself would.
+    match session.login_on_master(&rt).await {
+        Ok(ok) => {
+            session.client.write_payload(seq, &ok).await.ok()?;
+            debug!(user = %session.user, db = ?session.state.database, "client authenticated");
+            Some(session)
+        }
+        Err(err) => {
+            info!(user = %session.user, error = %err, "login failed at the backend");
+            let _ = session.client.write_payload(seq, &err.to_payload()).await;
+            None
+        }
+    }
+}
+
+/// The greeting mirrors the master's: clients pick features (and detect MariaDB)
+/// from its version string and capabilities.
+fn greeting_for(rt: &Runtime, id: u32) -> Greeting {
+    let known = rt.master().and_then(|m| m.pool.greeting());
+    let (version, caps, mcaps, collation) = match &known {
+        Some(g) => (g.server_version.clone(), g.capabilities | 1, g.mariadb_capabilities, g.collation),
+        None => (rt.config.proxy.server_version.clone(), u32::MAX, u32::MAX, DEFAULT_COLLATION),
+    };
+    Greeting {
+        server_version: version,
+        connection_id: id,
+        nonce: new_scramble().to_vec(),
+        capabilities: PROXY_CAPABILITIES & caps,
+        mariadb_capabilities: PROXY_MARIADB_CAPABILITIES & mcaps,
+        collation,
+        status: STATUS_AUTOCOMMIT,
+        auth_plugin: NATIVE_PASSWORD.into(),
+    }
+}
