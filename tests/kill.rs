@@ -25,6 +25,10 @@ fn code(e: mysql_async::Error) -> u16 {
 /// session, and returns how long the sleep lasted and the error code it got.
 async fn interrupted_sleep(proxy: &Proxy, kill_sql: impl Fn(&Conn, u64) -> String) -> (Duration, u16) {
     let mut victim = connect(&proxy.url("test")).await;
+    // In a transaction the session keeps one backend connection, so the thread id
+    // it reads is the one that will run the sleep (between transactions each
+    // statement may run on another connection).
+    victim.query_drop("BEGIN").await.expect("begin");
     let backend_id: u64 = victim.query_first("SELECT CONNECTION_ID()").await.expect("q").expect("row");
     let sql = kill_sql(&victim, backend_id);
     let start = Instant::now();
@@ -34,6 +38,7 @@ async fn interrupted_sleep(proxy: &Proxy, kill_sql: impl Fn(&Conn, u64) -> Strin
         // The victim's session goes on after its query was killed.
         let one: Option<i64> = victim.query_first("SELECT 1").await.expect("victim still connected");
         assert_eq!(one, Some(1));
+        victim.query_drop("ROLLBACK").await.expect("rollback");
         (took, code(e))
     });
     tokio::time::sleep(Duration::from_millis(300)).await;

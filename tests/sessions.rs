@@ -232,6 +232,8 @@ async fn many_concurrent_clients() {
 async fn killed_backend_connection_gives_the_client_an_error_and_the_proxy_goes_on() {
     let proxy = Proxy::start();
     let mut victim = connect(&proxy.url("test")).await;
+    // In a transaction the session's state lives on one backend connection.
+    victim.query_drop("BEGIN").await.expect("begin");
     let id: u64 = victim.query_first("SELECT CONNECTION_ID()").await.expect("q").expect("row");
     let mut admin = connect(&common::direct_url("test")).await;
     admin.query_drop(format!("KILL {id}")).await.expect("kill");
@@ -243,6 +245,25 @@ async fn killed_backend_connection_gives_the_client_an_error_and_the_proxy_goes_
     let mut other = connect(&proxy.url("test")).await;
     let v: Option<i64> = other.query_first("SELECT 5").await.expect("q");
     assert_eq!(v, Some(5));
+}
+
+#[tokio::test]
+async fn killed_idle_pooled_connection_is_replaced_without_the_client_noticing() {
+    let proxy = Proxy::start();
+    let mut c = connect(&proxy.url("test")).await;
+    c.query_drop("SET SESSION sql_mode = 'ANSI'").await.expect("set");
+    // Outside a transaction the session holds no connection: the master
+    // connection it used goes back to the pool, where it is killed.
+    c.query_drop("BEGIN").await.expect("begin");
+    let id: u64 = c.query_first("SELECT CONNECTION_ID()").await.expect("q").expect("row");
+    c.query_drop("COMMIT").await.expect("commit");
+    let mut admin = connect(&common::direct_url("test")).await;
+    admin.query_drop(format!("KILL {id}")).await.expect("kill");
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let mode: Option<String> = c.query_first("SELECT @@sql_mode").await.expect("works on a new connection");
+    assert_eq!(mode.as_deref(), Some("REAL_AS_FLOAT,PIPES_AS_CONCAT,ANSI_QUOTES,IGNORE_SPACE,ANSI"));
+    let n: Option<i64> = c.query_first("SELECT 1 FROM DUAL WHERE 1 FOR UPDATE").await.expect("master too");
+    assert_eq!(n, Some(1));
 }
 
 #[tokio::test]
@@ -281,7 +302,10 @@ async fn silent_client_is_dropped_after_handshake_timeout() {
 async fn idle_backend_connections_are_closed_after_idle_timeout() {
     let proxy = Proxy::builder().replace("idle_timeout = \"5m\"", "idle_timeout = \"1s\"").spawn();
     let mut c = connect(&proxy.url("test")).await;
+    // In a transaction, so that the thread id is the master connection's.
+    c.query_drop("BEGIN").await.expect("begin");
     let id: u64 = c.query_first("SELECT CONNECTION_ID()").await.expect("q").expect("row");
+    c.query_drop("COMMIT").await.expect("commit");
     c.disconnect().await.expect("quit");
     let mut direct = connect(&common::direct_url("test")).await;
     let alive = format!("SELECT COUNT(*) FROM information_schema.processlist WHERE id = {id}");
@@ -304,8 +328,11 @@ async fn full_pool_makes_new_clients_wait_then_fail_clearly() {
         .replace("pool_max = 256", "pool_max = 2")
         .replace("connect_timeout = \"3s\"", "connect_timeout = \"1s\"")
         .spawn();
-    let a = connect(&proxy.url("test")).await;
-    let b = connect(&proxy.url("test")).await;
+    // Sessions in a transaction keep their master connection; two fill the pool.
+    let mut a = connect(&proxy.url("test")).await;
+    a.query_drop("BEGIN").await.expect("begin");
+    let mut b = connect(&proxy.url("test")).await;
+    b.query_drop("BEGIN").await.expect("begin");
     let start = Instant::now();
     let e = Conn::new(Opts::from_url(&proxy.url("test")).expect("url")).await.expect_err("pool is full");
     let (code, state, msg) = server_error(e);

@@ -110,6 +110,12 @@ impl Pool {
             returned.as_mut().enable();
             while let Some(idle) = self.take_idle(&key, want) {
                 let Idle { mut conn, permit, .. } = idle;
+                if !conn.io.is_idle_and_open() {
+                    // Killed, timed out or restarted while idle.
+                    debug!(server = %self.server.name, "discarding a pooled connection the server closed");
+                    self.stats.discarded.fetch_add(1, Ordering::Relaxed);
+                    continue;
+                }
                 match conn.sync(params, want).await {
                     Ok(ok) => {
                         self.stats.reuses.fetch_add(1, Ordering::Relaxed);

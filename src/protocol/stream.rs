@@ -94,6 +94,17 @@ impl PacketStream {
         Ok(next)
     }
 
+    /// Whether an idle connection is still usable: the peer has neither closed it
+    /// nor sent anything (a server only speaks unasked when it is about to close).
+    /// A non-blocking check: no wait.
+    pub fn is_idle_and_open(&self) -> bool {
+        if !self.rbuf.is_empty() {
+            return false;
+        }
+        let mut probe = [0u8; 1];
+        matches!(self.stream.try_read(&mut probe), Err(e) if e.kind() == io::ErrorKind::WouldBlock)
+    }
+
     pub async fn shutdown(&mut self) {
         let _ = self.stream.shutdown().await;
     }
