@@ -36,7 +36,12 @@ pub(crate) fn classify(ctx: &Ctx<'_>, stmt: &Statement, facts: &Facts) -> Option
         }
         Statement::Call(f) => {
             walk.function(f);
-            walk.into_part(ctx, facts, Part::write(Effects::CALL))
+            let mut part = walk.into_part(ctx, facts, Part::write(Effects::CALL));
+            // `CALL p(@out)`: OUT and INOUT parameters assign the variable.
+            if part.effects & Effects::READS_USER_VAR != 0 {
+                part.effects |= Effects::ASSIGNS_USER_VAR;
+            }
+            part
         }
         Statement::Explain { analyze: true, statement, .. } => {
             // EXPLAIN ANALYZE runs the statement.

@@ -21,6 +21,7 @@
 
 use std::hash::{DefaultHasher, Hasher};
 use std::ops::Range;
+use std::sync::OnceLock;
 
 use super::functions;
 use super::hint::{self, RouteHint};
@@ -525,14 +526,12 @@ impl DigestWriter {
         match t.kind {
             Tok::Str | Tok::Number | Tok::Param => self.push("?"),
             Tok::Word => match keyword(text) {
-                Some(kw) => {
+                Some(KeywordInfo { kw, function }) => {
                     let mut buf = [0u8; MAX_KEYWORD_LEN];
-                    let upper = upper_ascii(text, &mut buf);
-                    self.push(upper);
+                    self.push(upper_ascii(text, &mut buf));
                     // Keywords that are also functions (`DATABASE()`, `IF(`,
                     // `CHAR(10)`) are spaced like function names.
-                    next =
-                        if kw == Kw::Other && functions::is_builtin(upper) { Prev::Ident } else { Prev::Keyword(kw) };
+                    next = if function { Prev::Ident } else { Prev::Keyword(kw) };
                     if kw == Kw::Values {
                         self.rows_marked = false;
                         self.rows = RowState::None;
@@ -603,20 +602,90 @@ fn upper_ascii<'a>(text: &[u8], buf: &'a mut [u8; MAX_KEYWORD_LEN]) -> &'a str {
     std::str::from_utf8(buf.get(..n).unwrap_or_default()).unwrap_or_default()
 }
 
+/// A keyword as the digest writer sees it.
+#[derive(Debug, Clone, Copy)]
+struct KeywordInfo {
+    kw: Kw,
+    /// Also a built-in function name (`DATABASE`, `IF`, `CHAR`).
+    function: bool,
+}
+
 /// Is this word a keyword (upper-cased in the digest)? Upper-casing is only
 /// cosmetic and for merging `select`/`SELECT`: the classification of a
 /// statement never depends on the case of a word.
-fn keyword(text: &[u8]) -> Option<Kw> {
+///
+/// This runs for every word of every statement, cache hit or not, so the
+/// word is packed into three integers (upper-cased, zero-padded) and looked
+/// up in an open-addressing table built once: a binary search over string
+/// slices was half the cost of a cache hit.
+fn keyword(text: &[u8]) -> Option<KeywordInfo> {
+    let key = pack_upper(text)?;
+    let table = keyword_table();
+    let mask = table.len() - 1;
+    let mut slot = slot_of(&key, mask);
+    // The table is at most half full, so a probe ends at an empty slot.
+    for _ in 0..table.len() {
+        match table.get(slot)? {
+            Some((k, info)) if *k == key => return Some(*info),
+            Some(_) => slot = (slot + 1) & mask,
+            None => return None,
+        }
+    }
+    None
+}
+
+/// Multiplicative hashing: the top bits of the product depend on every input
+/// bit (short words leave the low bytes of the packed key zero, so the low
+/// bits of a product would not).
+fn slot_of(key: &PackedWord, mask: usize) -> usize {
+    let [a, b, c] = *key;
+    let h = (a ^ b.rotate_left(21) ^ c.rotate_left(42)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    ((h >> 40) as usize) & mask
+}
+
+type PackedWord = [u64; MAX_KEYWORD_LEN / 8];
+
+/// Upper-cased, zero-padded, big-endian: `None` for words that cannot be
+/// keywords (too long, not ASCII).
+fn pack_upper(text: &[u8]) -> Option<PackedWord> {
     if text.len() > MAX_KEYWORD_LEN || !text.is_ascii() {
         return None;
     }
-    let mut buf = [0u8; MAX_KEYWORD_LEN];
-    let upper = upper_ascii(text, &mut buf);
-    KEYWORDS.binary_search(&upper).ok()?;
-    Some(match upper {
-        "IN" => Kw::In,
-        "VALUES" | "VALUE" => Kw::Values,
-        _ => Kw::Other,
+    // Shifted into registers directly: bytes stored one by one and read
+    // back as a u64 stall on store forwarding.
+    let mut key = [0u64; MAX_KEYWORD_LEN / 8];
+    for (k, chunk) in key.iter_mut().zip(text.chunks(8)) {
+        for (i, b) in chunk.iter().enumerate() {
+            *k |= u64::from(b.to_ascii_uppercase()) << (56 - 8 * i);
+        }
+    }
+    Some(key)
+}
+
+type KeywordSlot = Option<(PackedWord, KeywordInfo)>;
+
+fn keyword_table() -> &'static [KeywordSlot] {
+    static TABLE: OnceLock<Vec<KeywordSlot>> = OnceLock::new();
+    TABLE.get_or_init(|| {
+        let size = (KEYWORDS.len() * 2).next_power_of_two();
+        let mut table = vec![None; size];
+        for &k in KEYWORDS {
+            let kw = match k {
+                "IN" => Kw::In,
+                "VALUES" | "VALUE" => Kw::Values,
+                _ => Kw::Other,
+            };
+            let info = KeywordInfo { kw, function: kw == Kw::Other && functions::is_builtin(k) };
+            let Some(key) = pack_upper(k.as_bytes()) else { continue };
+            let mut slot = slot_of(&key, size - 1);
+            while table.get(slot).is_some_and(Option::is_some) {
+                slot = (slot + 1) & (size - 1);
+            }
+            if let Some(s) = table.get_mut(slot) {
+                *s = Some((key, info));
+            }
+        }
+        table
     })
 }
 
@@ -1083,6 +1152,14 @@ mod tests {
             assert!(w[0] < w[1], "{} >= {}", w[0], w[1]);
         }
         assert!(KEYWORDS.iter().all(|k| k.len() <= MAX_KEYWORD_LEN));
+        assert_eq!(keyword_table().iter().flatten().count(), KEYWORDS.len());
+        assert!(KEYWORDS.iter().all(|k| keyword(k.as_bytes()).is_some()));
+        assert!(keyword(b"select").is_some() && keyword(b"SeLeCt").is_some());
+        assert!(keyword(b"selec").is_none() && keyword(b"selects").is_none() && keyword(b"sbtest1").is_none());
+        assert!(matches!(keyword(b"in"), Some(KeywordInfo { kw: Kw::In, .. })));
+        assert!(matches!(keyword(b"database"), Some(KeywordInfo { function: true, .. })));
+        assert!(keyword(b"sql_calc_found_rows").is_some());
+        assert!(keyword("séléct".as_bytes()).is_none());
     }
 
     #[test]

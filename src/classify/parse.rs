@@ -33,8 +33,9 @@ use super::{ast, set};
 use super::{Classification, ClassifyOptions, Effects, SessionVar, StatementClass};
 
 /// Statements longer than this (as code text) are not given to sqlparser: its
-/// parse costs time and memory proportional to the text and the keyword table
-/// decides conservatively (a write) instead. Such statements are bulk loads.
+/// parse costs time and memory proportional to the text (and is repeated for
+/// statements too long to cache); the keyword table decides instead. Such
+/// statements are bulk loads.
 const MAX_PARSE_BYTES: usize = 1 << 20;
 
 /// Statements with more operators than this are not given to sqlparser: a
@@ -321,6 +322,11 @@ impl Ctx<'_> {
         if evaluates {
             apply_facts(&mut part, facts, self.opts, true);
         }
+        // `CALL p(@out)` and `LOAD DATA ... (@col) SET a = @col` assign the
+        // variables they name.
+        if matches!(w0.as_str(), "CALL" | "LOAD") && facts.reads_user_var {
+            part.write_effect(Effects::ASSIGNS_USER_VAR);
+        }
         part
     }
 
@@ -350,7 +356,8 @@ impl Ctx<'_> {
 
     /// START TRANSACTION [READ ONLY | READ WRITE | WITH CONSISTENT SNAPSHOT], ...
     fn start_transaction(&self, toks: &[Token]) -> Part {
-        let read_only = toks.windows(2).any(|w| w[0].is_word(self.sql, "READ") && w[1].is_word(self.sql, "ONLY"));
+        let read_only =
+            toks.windows(2).any(|w| matches!(w, [a, b] if a.is_word(self.sql, "READ") && b.is_word(self.sql, "ONLY")));
         if read_only {
             Part::read(Effects::BEGIN | Effects::BEGIN_READ_ONLY)
         } else {
@@ -821,6 +828,8 @@ pub(super) mod tests {
             ("LOAD DATA INFILE 'f' INTO TABLE t FIELDS TERMINATED BY ','", W, E::LOAD_DATA | E::UNPARSED),
             ("CALL p(1)", W, E::CALL),
             ("CALL p", W, E::CALL),
+            ("CALL p(@in, @out)", W, E::CALL | E::READS_USER_VAR | E::ASSIGNS_USER_VAR),
+            ("LOAD DATA INFILE 'f' INTO TABLE t (@c1) SET a = @c1", W, E::LOAD_DATA | E::UNPARSED | E::READS_USER_VAR | E::ASSIGNS_USER_VAR),
             ("DO 1", W, E::UNPARSED),
             ("DO GET_LOCK('a', 1)", W, E::USER_LOCK | E::UNPARSED),
             ("HANDLER t OPEN", W, E::UNPARSED),
