@@ -38,6 +38,11 @@ impl RelayError {
 /// what the server tracked and rewrites what the client did not ask to track.
 pub trait OkObserver {
     fn on_ok(&mut self, payload: &[u8]) -> Option<Vec<u8>>;
+
+    /// Sees an ERR packet and may replace it.
+    fn on_err(&mut self, _payload: &[u8]) -> Option<Vec<u8>> {
+        None
+    }
 }
 
 /// Leaves every OK packet as it is.
@@ -100,8 +105,15 @@ pub async fn relay_reply(
                         break;
                     }
                     let step = scanner.on_packet(h.len, &buf[body..body + h.len])?;
-                    if scanner.last_was_ok() {
-                        if let Some(new) = observer.on_ok(&buf[body..body + h.len]) {
+                    let replaced = if scanner.last_was_ok() {
+                        observer.on_ok(&buf[body..body + h.len])
+                    } else if first == 0xFF {
+                        observer.on_err(&buf[body..body + h.len])
+                    } else {
+                        None
+                    };
+                    {
+                        if let Some(new) = replaced {
                             rewrite = Some((cut, h.seq, new));
                             cut = body + h.len;
                             break;
@@ -126,6 +138,8 @@ pub async fn relay_reply(
             write_packet(&mut chunk, seq, &payload);
             client.write_all(&chunk).await.map_err(RelayError::Client)?;
             out.bytes_to_client += chunk.len() as u64;
+            // The rest of the buffer may already hold more of the reply.
+            continue;
         } else if cut > 0 {
             let chunk = backend.consume(cut);
             client.write_all(&chunk).await.map_err(RelayError::Client)?;

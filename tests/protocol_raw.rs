@@ -262,3 +262,16 @@ fn clients_with_different_capabilities_share_nothing_they_should_not() {
         }
     }
 }
+
+#[test]
+fn rewritten_ok_packets_inside_multi_results_keep_the_reply_in_step() {
+    // Each SET reports a state change the client did not ask to see, so each OK
+    // in the middle of the multi-statement reply is rewritten.
+    let proxy = setup();
+    compare(&proxy, &|c| {
+        vec![
+            query(c, "SET @a = 1; SET sql_mode = 'ANSI'; SELECT 1; SET time_zone = '+02:00'; SELECT @@time_zone"),
+            query(c, "SELECT @a, @@sql_mode"),
+        ]
+    });
+}

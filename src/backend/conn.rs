@@ -222,7 +222,10 @@ impl BackendConn {
         if let Some(sql) = set {
             let mut cmd = vec![COM_QUERY];
             cmd.extend_from_slice(sql.as_bytes());
-            self.expect_ok(&cmd).await?;
+            if let Err(e) = self.expect_ok(&cmd).await {
+                tracing::debug!(server = %self.server.name, sql = %sql, error = %e, "replaying session state failed");
+                return Err(e);
+            }
         }
         self.session = ConnSession { state: want.clone(), unknown: false };
         Ok(reset_ok)

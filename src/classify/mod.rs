@@ -502,3 +502,4 @@ mod tests {
         assert_eq!(Classifier::new(10).classify(b"SELECT my_fn(1)").class, StatementClass::Write);
     }
 }
+

@@ -33,6 +33,13 @@ impl Session {
         let rt = self.shared.runtime.load_full();
         let cmd = payload.first().copied().unwrap_or(0xFF);
         let class = (cmd == command::COM_QUERY).then(|| rt.classifier.classify(&payload[1..]));
+        if self.held.is_some() && self.only_soft_pins() && !class.as_deref().is_some_and(is_diagnostics) {
+            // Kept only in case the client asked about the last statement's
+            // warnings; it asks something else, which may belong elsewhere.
+            self.pins.remove(Pin::Warnings);
+            self.held = None;
+            self.handle.set_backend(usize::MAX, 0);
+        }
         let mut held = match self.held.take() {
             Some(h) => h,
             None => match self.connect_for(cmd, class.as_deref(), &rt).await {
@@ -45,6 +52,9 @@ impl Session {
         }
         self.handle.set_backend(held.server, held.conn.greeting.connection_id);
 
+        // One-shot pins: what they kept (warnings, FOUND_ROWS) was for this command.
+        self.pins.remove(Pin::Warnings);
+        self.pins.remove(Pin::FoundRows);
         let kind = response_kind(&payload);
         held.conn.busy = true;
         if let Err(e) = held.conn.io.write_all(&raw).await {
@@ -53,10 +63,13 @@ impl Session {
         }
         let mut learned = Learned::default();
         let mut error_code = None;
+        let mut warnings = 0;
         if kind != ResponseKind::None {
             let mut scanner = ResponseScanner::new(kind, self.capabilities & CLIENT_DEPRECATE_EOF != 0);
             let mut relayed = Relayed::default();
             let mut observer = Observer::new(&self.tracking);
+            observer.read_only_transaction_on_replica = self.pins.has(Pin::Transaction)
+                && rt.servers.get(held.server).is_some_and(|s| s.role == Role::Replica);
             let result =
                 relay_reply(&mut held.conn.io, &mut self.client, &mut scanner, &mut observer, &mut relayed).await;
             learned = observer.learned;
@@ -66,6 +79,7 @@ impl Session {
                         self.status = status;
                     }
                     error_code = scanner.error_code();
+                    warnings = scanner.warnings();
                 }
                 Err(e) if e.is_backend_side() => {
                     held.conn.poisoned = true;
@@ -90,6 +104,11 @@ impl Session {
             return Ok(());
         }
         self.after(cmd, &payload, class.as_deref(), &learned, error_code.is_some(), &mut held).await;
+        // SHOW WARNINGS (and the drivers that send it after every statement with
+        // warnings) must see this statement's: an error's too.
+        if warnings > 0 || error_code.is_some() {
+            self.pins.add(Pin::Warnings);
+        }
         self.keep_or_release(held);
         Ok(())
     }
@@ -103,7 +122,7 @@ impl Session {
         };
         let is_read = rt.servers.get(server).is_some_and(|s| s.role == Role::Replica);
         if !is_read {
-            return self.checkout(server, rt).await;
+            return self.checkout(server, rt).await.map_err(|(e, _)| e);
         }
         // A read: another replica, then the master, when one cannot be reached;
         // and read-your-writes decides whether a replica has caught up.
@@ -116,18 +135,27 @@ impl Session {
                     }
                     drop(held);
                     return match master(rt) {
-                        Target::Server(m) => self.checkout(m, rt).await,
+                        Target::Server(m) => self.checkout(m, rt).await.map_err(|(e, _)| e),
                         Target::Unavailable(why) => Err(no_server(why)),
                     };
                 }
-                Err(err) => {
+                Err((err, refused)) if refused => {
+                    // The replica is fine but cannot take this session's state (a
+                    // database not replicated yet, say): the master can.
+                    debug!(error = %err, "session state refused by a replica; reading from the master");
+                    return match master(rt) {
+                        Target::Server(m) => self.checkout(m, rt).await.map_err(|(e, _)| e),
+                        Target::Unavailable(why) => Err(no_server(why)),
+                    };
+                }
+                Err((err, _)) => {
                     if let Some(s) = rt.servers.get(server) {
                         s.mark_down(DOWN_AFTER_CONNECT_FAILURE);
                         warn!(server = %s.name, error = %err, "replica unavailable for reads, trying another server");
                     }
                     match read_target(rt, Some(server)) {
                         Target::Server(next) if rt.master != Some(next) => server = next,
-                        Target::Server(next) => return self.checkout(next, rt).await,
+                        Target::Server(next) => return self.checkout(next, rt).await.map_err(|(e, _)| e),
                         Target::Unavailable(_) => return Err(err),
                     }
                 }
@@ -142,7 +170,7 @@ impl Session {
                 if self.status & STATUS_AUTOCOMMIT == 0 {
                     // With autocommit off any statement may open a transaction.
                     master(rt)
-                } else if c.effects.has(Effects::PREVIOUS_RESULT) {
+                } else if c.effects.has(Effects::PREVIOUS_RESULT) || c.digest.contains("CONNECTION_ID(") {
                     // LAST_INSERT_ID() and friends: where the last write ran.
                     master(rt)
                 } else if c.effects.has(Effects::BEGIN_READ_ONLY) && c.hint.is_none() {
@@ -156,9 +184,10 @@ impl Session {
         }
     }
 
-    /// A connection to `server` brought to the session's state.
-    pub(super) async fn checkout(&mut self, server: usize, rt: &Runtime) -> Result<Held, ErrPacket> {
-        let Some(s) = rt.servers.get(server) else { return Err(no_server("unknown server")) };
+    /// A connection to `server` brought to the session's state. An error says
+    /// whether the server refused the state (rather than being unreachable).
+    pub(super) async fn checkout(&mut self, server: usize, rt: &Runtime) -> Result<Held, (ErrPacket, bool)> {
+        let Some(s) = rt.servers.get(server) else { return Err((no_server("unknown server"), false)) };
         match s.pool.checkout(&self.params, &self.state).await {
             Ok((conn, _)) => {
                 self.adopt_tracking_defaults(&conn);
@@ -168,7 +197,8 @@ impl Session {
                 if e.is_server_fault() {
                     warn!(server = %s.name, error = %e, "backend unavailable");
                 }
-                Err(e.to_err_packet())
+                let refused = matches!(e, BackendError::Refused { .. });
+                Err((e.to_err_packet(), refused))
             }
         }
     }
@@ -226,6 +256,10 @@ impl Session {
         }
     }
 
+    fn only_soft_pins(&self) -> bool {
+        self.pins.reasons().all(|p| p == Pin::Warnings)
+    }
+
     /// What a completed command changed: session state to replay, pins, the
     /// transaction, the position of the session's writes.
     async fn after(
@@ -238,7 +272,8 @@ impl Session {
         held: &mut Held,
     ) {
         if let Some(schema) = &learned.schema {
-            self.state.database = Some(schema.clone());
+            // An empty schema: the current database was dropped.
+            self.state.database = Some(schema.clone()).filter(|s| !s.is_empty());
         }
         if let Some(gtid) = &learned.last_gtid {
             self.last_gtid = Some(gtid.clone());
@@ -303,8 +338,9 @@ impl Session {
 
     async fn after_query(&mut self, c: &Classification, learned: &Learned, failed: bool, held: &mut Held) {
         let e = c.effects;
-        // A one-shot pin: FOUND_ROWS() was to follow the SQL_CALC_FOUND_ROWS query.
-        self.pins.remove(Pin::FoundRows);
+        if c.digest.contains("CONNECTION_ID(") {
+            self.pins.add(Pin::ConnectionId);
+        }
         if failed && e.has(Effects::MULTI) {
             // Part of a multi-statement batch may have run: its effects are unknown.
             self.pins.add(Pin::UntrackedState);
@@ -327,6 +363,9 @@ impl Session {
             }
             if c.session_vars.iter().any(|v| v.name.starts_with("next transaction")) {
                 self.pins.add(Pin::NextTransaction);
+            }
+            if c.session_vars.iter().any(|v| v.name == "wait_timeout" || v.name == "interactive_timeout") {
+                self.pins.add(Pin::SessionTimeout);
             }
         }
         if e.has(Effects::BEGIN) || e.has(Effects::COMMIT) || e.has(Effects::ROLLBACK) {
@@ -453,6 +492,16 @@ pub(super) fn login_ok(database: Option<&str>, tracking: &crate::protocol::track
         }
         _ => crate::protocol::ok::ok_payload(STATUS_AUTOCOMMIT, 0),
     }
+}
+
+/// Statements about the previous statement's outcome.
+fn is_diagnostics(c: &Classification) -> bool {
+    let d = c.digest.to_ascii_uppercase();
+    ["SHOW WARNINGS", "SHOW ERRORS", "SHOW COUNT", "GET DIAGNOSTICS"].iter().any(|p| d.starts_with(p))
+        || d.contains("@@WARNING_COUNT")
+        || d.contains("@@ERROR_COUNT")
+        || d.contains("@@SESSION.WARNING_COUNT")
+        || d.contains("@@SESSION.ERROR_COUNT")
 }
 
 /// Whether a command's own effects account for a reported state change.

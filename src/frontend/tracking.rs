@@ -4,6 +4,7 @@
 use crate::protocol::ok::SESSION_STATE_CHANGED;
 use crate::protocol::packet::read_lenenc;
 use crate::protocol::track::{entries, parse_ok, rewrite_for_client, ClientTracking, TrackEntry};
+use crate::protocol::ErrPacket;
 use crate::relay::OkObserver;
 
 /// What the server reported during one reply.
@@ -25,11 +26,15 @@ pub struct Learned {
 pub struct Observer<'a> {
     pub client: &'a ClientTracking,
     pub learned: Learned,
+    /// The statement runs in a READ ONLY transaction on a replica: a write fails
+    /// there for the replica's read_only (1290), where on the master it would
+    /// fail for the transaction (1792); the client gets the master's error.
+    pub read_only_transaction_on_replica: bool,
 }
 
 impl<'a> Observer<'a> {
     pub fn new(client: &'a ClientTracking) -> Self {
-        Self { client, learned: Learned::default() }
+        Self { client, learned: Learned::default(), read_only_transaction_on_replica: false }
     }
 }
 
@@ -66,4 +71,16 @@ impl OkObserver for Observer<'_> {
         }
         rewrite_for_client(payload, self.client)
     }
+
+    fn on_err(&mut self, payload: &[u8]) -> Option<Vec<u8>> {
+        let err = ErrPacket::parse(payload)?;
+        if self.read_only_transaction_on_replica && err.code == ER_OPTION_PREVENTS_STATEMENT {
+            let e = ErrPacket::new(ER_CANT_EXECUTE_IN_READ_ONLY_TRANSACTION, "25006", "Cannot execute statement in a READ ONLY transaction");
+            return Some(e.to_payload());
+        }
+        None
+    }
 }
+
+const ER_OPTION_PREVENTS_STATEMENT: u16 = 1290;
+const ER_CANT_EXECUTE_IN_READ_ONLY_TRANSACTION: u16 = 1792;

@@ -41,6 +41,18 @@ pub fn terminator_status(payload: &[u8], deprecate_eof: bool) -> Option<u16> {
     }
 }
 
+/// Warning count of an OK packet (`ok_format`) or a classic 5-byte EOF packet.
+pub fn warnings(payload: &[u8], ok_format: bool) -> Option<u16> {
+    if !ok_format || payload.len() == EOF_LEN {
+        return Some(u16::from_le_bytes([*payload.get(1)?, *payload.get(2)?]));
+    }
+    let rest = payload.get(1..)?;
+    let (_, n1) = read_lenenc(rest)?;
+    let (_, n2) = read_lenenc(rest.get(n1..)?)?;
+    let at = 1 + n1 + n2 + 2;
+    Some(u16::from_le_bytes([*payload.get(at)?, *payload.get(at + 1)?]))
+}
+
 /// Builds an OK payload with no rows affected.
 pub fn ok_payload(status: u16, warnings: u16) -> Vec<u8> {
     let mut out = Vec::with_capacity(7);
@@ -65,5 +77,8 @@ mod tests {
         assert_eq!(terminator_status(&[0xFE, 0, 0, 0x0A, 0x00, 0, 0], true), Some(0x0A));
         assert_eq!(ok_status(&[0x00, 0xFF]), None);
         assert_eq!(ok_status(&[]), None);
+        assert_eq!(warnings(&ok_payload(2, 3), true), Some(3));
+        assert_eq!(warnings(&[0xFE, 4, 0, 2, 0], true), Some(4));
+        assert_eq!(warnings(&[0xFE, 4, 0, 2, 0], false), Some(4));
     }
 }

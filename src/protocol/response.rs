@@ -67,6 +67,8 @@ pub struct ResponseScanner {
     error_code: Option<u16>,
     /// The packet just fed was an OK packet (possibly carrying session tracking).
     last_ok: bool,
+    /// Warning count of the last OK/EOF seen.
+    warnings: u16,
 }
 
 impl ResponseScanner {
@@ -77,7 +79,7 @@ impl ResponseScanner {
             ResponseKind::FieldList => State::FieldDefs,
             _ => State::First,
         };
-        Self { kind, deprecate_eof, state, status: None, saw_error: false, error_code: None, last_ok: false }
+        Self { kind, deprecate_eof, state, status: None, saw_error: false, error_code: None, last_ok: false, warnings: 0 }
     }
 
     pub fn is_done(&self) -> bool {
@@ -91,6 +93,11 @@ impl ResponseScanner {
 
     pub fn saw_error(&self) -> bool {
         self.saw_error
+    }
+
+    /// Warnings the last statement of the reply left (from its final OK or EOF).
+    pub fn warnings(&self) -> u16 {
+        self.warnings
     }
 
     /// The code of the ERR packet that ended the reply, if one did.
@@ -143,6 +150,7 @@ impl ResponseScanner {
                 Some(EOF) => {
                     let status = super::ok::eof_status(payload).ok_or(ScanError("short EOF"))?;
                     self.status = Some(status);
+                    self.warnings = super::ok::warnings(payload, false).unwrap_or(0);
                     if then == After::Rows && self.cursor_opened(status) {
                         return Ok(self.finish());
                     }
@@ -155,6 +163,7 @@ impl ResponseScanner {
                 Some(EOF) if len < MAX_PAYLOAD => {
                     let status = terminator_status(payload, self.deprecate_eof).ok_or(ScanError("short terminator"))?;
                     self.status = Some(status);
+                    self.warnings = super::ok::warnings(payload, self.deprecate_eof).unwrap_or(0);
                     Ok(self.after_result(status))
                 }
                 Some(ERR) if len < MAX_PAYLOAD => Ok(self.error(payload)),
@@ -210,6 +219,7 @@ impl ResponseScanner {
                 OK => {
                     let status = ok_status(payload).ok_or(ScanError("short OK"))?;
                     self.status = Some(status);
+                    self.warnings = super::ok::warnings(payload, true).unwrap_or(0);
                     Ok(self.after_result(status))
                 }
                 LOCAL_INFILE => Ok(Step::LocalInfile),
@@ -334,6 +344,19 @@ mod tests {
         assert_eq!(steps.last(), Some(&Step::Done));
         assert!(s.saw_error());
         assert_eq!(s.error_code(), Some(0x0415));
+    }
+
+    #[test]
+    fn warnings_of_the_final_packet_are_kept() {
+        let mut s = ResponseScanner::new(RESULTS, false);
+        feed_all(&mut s, &[vec![1], coldef(), eof(2), b"\x011".to_vec(), vec![0xFE, 2, 0, 2, 0]]);
+        assert_eq!(s.warnings(), 2);
+        let mut s = ResponseScanner::new(RESULTS, true);
+        feed_all(&mut s, &[vec![1], coldef(), b"\x011".to_vec(), vec![0xFE, 0, 0, 2, 0, 3, 0]]);
+        assert_eq!(s.warnings(), 3);
+        let mut s = ResponseScanner::new(RESULTS, true);
+        feed_all(&mut s, &[ok_payload(2, 1)]);
+        assert_eq!(s.warnings(), 1);
     }
 
     #[test]

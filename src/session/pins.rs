@@ -27,10 +27,17 @@ pub enum Pin {
     Xa,
     /// The server reported a state change the proxy cannot replay.
     UntrackedState,
+    /// The last statement left warnings: SHOW WARNINGS must run where it ran.
+    Warnings,
+    /// The session read CONNECTION_ID(): that id must stay its own (for KILL).
+    ConnectionId,
+    /// wait_timeout / interactive_timeout set: the server must enforce them on
+    /// the session's own connection.
+    SessionTimeout,
 }
 
 impl Pin {
-    pub const ALL: [Pin; 12] = [
+    pub const ALL: [Pin; 15] = [
         Pin::Transaction,
         Pin::AutocommitOff,
         Pin::UserVariable,
@@ -43,6 +50,9 @@ impl Pin {
         Pin::NextTransaction,
         Pin::Xa,
         Pin::UntrackedState,
+        Pin::Warnings,
+        Pin::ConnectionId,
+        Pin::SessionTimeout,
     ];
 
     pub fn name(self) -> &'static str {
@@ -59,6 +69,9 @@ impl Pin {
             Pin::NextTransaction => "next_transaction",
             Pin::Xa => "xa",
             Pin::UntrackedState => "untracked_state",
+            Pin::Warnings => "warnings",
+            Pin::ConnectionId => "connection_id",
+            Pin::SessionTimeout => "session_timeout",
         }
     }
 
@@ -68,9 +81,9 @@ impl Pin {
 }
 
 /// Process-wide count of pins taken, per reason.
-pub struct PinCounters([AtomicU64; 12]);
+pub struct PinCounters([AtomicU64; 15]);
 
-pub static PIN_COUNTERS: PinCounters = PinCounters([const { AtomicU64::new(0) }; 12]);
+pub static PIN_COUNTERS: PinCounters = PinCounters([const { AtomicU64::new(0) }; 15]);
 
 impl PinCounters {
     pub fn get(&self, pin: Pin) -> u64 {
