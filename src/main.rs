@@ -92,6 +92,14 @@ async fn run(config: Config) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `RWSPLIT_LOG` (default `info`). sqlparser logs every token at debug level;
+/// that stays off unless asked for by name.
+fn log_filter() -> tracing_subscriber::EnvFilter {
+    let spec = std::env::var("RWSPLIT_LOG").unwrap_or_else(|_| "info".into());
+    let spec = if spec.contains("sqlparser") { spec } else { format!("{spec},sqlparser=warn") };
+    tracing_subscriber::EnvFilter::try_new(&spec).unwrap_or_else(|_| "info,sqlparser=warn".into())
+}
+
 async fn wait_for_termination() {
     use tokio::signal::unix::{signal, SignalKind};
     let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {

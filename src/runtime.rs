@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use crate::backend::{Pool, PoolSettings, ServerAddr};
 use crate::balance::Wheel;
 use crate::classify::{ClassifyOptions, Classifier};
+use crate::session::ReadYourWrites;
 use crate::config::{Config, Role};
 use crate::protocol::auth::StoredPassword;
 
@@ -18,7 +19,7 @@ pub struct FrontendUser {
     pub password: StoredPassword,
     pub backend_user: String,
     pub backend_password: String,
-    pub read_your_writes: bool,
+    pub read_your_writes: ReadYourWrites,
 }
 
 pub struct Server {
@@ -26,6 +27,8 @@ pub struct Server {
     pub role: Role,
     pub weight: u32,
     pub pool: Arc<Pool>,
+    /// The proxy-wide write epoch this server is known to have applied.
+    pub applied_epoch: AtomicU64,
     /// Until when (ms since the process started) the server is skipped for reads
     /// after a failed connect; the topology monitor will replace this.
     down_until_ms: AtomicU64,
@@ -79,7 +82,7 @@ impl Runtime {
                     .and_then(|p| p.servers.iter().find(|old| *old.pool.server == addr))
                     .map(|old| old.pool.clone())
                     .unwrap_or_else(|| Pool::new(addr, settings.clone()));
-                Server { name: s.name.clone(), role: s.role, weight: s.weight, pool, down_until_ms: AtomicU64::new(0) }
+                Server { name: s.name.clone(), role: s.role, weight: s.weight, pool, down_until_ms: AtomicU64::new(0), applied_epoch: AtomicU64::new(0) }
             })
             .collect::<Vec<_>>();
         let master = servers.iter().position(|s| s.role == Role::Master);

@@ -9,6 +9,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::balance::Balance;
+use crate::session::ReadYourWrites;
 
 pub use validate::ConfigError;
 
@@ -71,10 +72,12 @@ pub struct MonitorConfig {
 pub struct RoutingConfig {
     /// How reads are spread over replicas: "roundrobin" (weighted) or "leastconn".
     pub balance: Balance,
-    /// After a write, a session's reads see it: a read goes to a replica only once
-    /// that replica has applied the session's last write (waiting up to
-    /// `read_your_writes_timeout`), else to the master.
-    pub read_your_writes: bool,
+    /// Reads see earlier writes: a read goes to a replica only once that replica
+    /// has applied them (waiting up to `read_your_writes_timeout`), else to the
+    /// master. "global": every write acknowledged to any client of the proxy
+    /// (the split is invisible even across connections); "session": the
+    /// session's own writes; "off".
+    pub read_your_writes: ReadYourWrites,
     #[serde(with = "duration")]
     pub read_your_writes_timeout: Duration,
     /// Reads go to the master when no replica is usable.
@@ -95,7 +98,7 @@ impl Default for RoutingConfig {
     fn default() -> Self {
         Self {
             balance: Balance::Roundrobin,
-            read_your_writes: true,
+            read_your_writes: ReadYourWrites::Global,
             read_your_writes_timeout: Duration::from_secs(1),
             reads_fall_back_to_master: true,
             master_read_weight: 0,
@@ -136,7 +139,7 @@ pub struct UserConfig {
     pub backend_password: Option<String>,
     /// Overrides `routing.read_your_writes` for this user.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub read_your_writes: Option<bool>,
+    pub read_your_writes: Option<ReadYourWrites>,
 }
 
 fn default_weight() -> u32 {

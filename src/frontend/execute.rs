@@ -21,7 +21,7 @@ use crate::protocol::ErrPacket;
 use crate::relay::{relay_reply, Relayed};
 use crate::route::{master, read_target, route, Target};
 use crate::runtime::Runtime;
-use crate::session::Pin;
+use crate::session::{Pin, ReadYourWrites};
 
 /// How long a replica that failed to connect is skipped for reads.
 const DOWN_AFTER_CONNECT_FAILURE: std::time::Duration = std::time::Duration::from_secs(5);
@@ -52,8 +52,11 @@ impl Session {
         }
         self.handle.set_backend(held.server, held.conn.greeting.connection_id);
 
-        // One-shot pins: what they kept (warnings, FOUND_ROWS) was for this command.
-        self.pins.remove(Pin::Warnings);
+        // One-shot pins: what they kept (warnings, FOUND_ROWS) was for this
+        // command; asking about the warnings does not clear them.
+        if !class.as_deref().is_some_and(is_diagnostics) {
+            self.pins.remove(Pin::Warnings);
+        }
         self.pins.remove(Pin::FoundRows);
         let kind = response_kind(&payload);
         held.conn.busy = true;
@@ -67,7 +70,7 @@ impl Session {
         if kind != ResponseKind::None {
             let mut scanner = ResponseScanner::new(kind, self.capabilities & CLIENT_DEPRECATE_EOF != 0);
             let mut relayed = Relayed::default();
-            let mut observer = Observer::new(&self.tracking);
+            let mut observer = Observer::new(&self.tracking, &self.shared.writes);
             observer.read_only_transaction_on_replica = self.pins.has(Pin::Transaction)
                 && rt.servers.get(held.server).is_some_and(|s| s.role == Role::Replica);
             let result =
@@ -103,7 +106,7 @@ impl Session {
             self.killed_self = true;
             return Ok(());
         }
-        self.after(cmd, &payload, class.as_deref(), &learned, error_code.is_some(), &mut held).await;
+        self.after(cmd, &payload, class.as_deref(), &learned, error_code.is_some(), &mut held, &rt).await;
         // SHOW WARNINGS (and the drivers that send it after every statement with
         // warnings) must see this statement's: an error's too.
         if warnings > 0 || error_code.is_some() {
@@ -212,25 +215,45 @@ impl Session {
         }
     }
 
-    /// Read-your-writes: has the replica behind `held` applied the session's last
-    /// write? Waits up to `read_your_writes_timeout` for it (MASTER_GTID_WAIT).
+    /// Read-your-writes: has the replica behind `held` applied the writes this
+    /// read must see (the session's own, or every write through the proxy)?
+    /// Waits up to `read_your_writes_timeout` for them (MASTER_GTID_WAIT).
     async fn caught_up_with_own_writes(&mut self, held: &mut Held, rt: &Runtime) -> bool {
-        let Some(gtid) = self.last_gtid.clone() else { return true };
-        if !self.read_your_writes || self.caught_up.contains(&held.server) {
-            return true;
-        }
-        if !gtid.bytes().all(|b| b.is_ascii_digit() || b == b'-' || b == b',') {
+        let Some(server) = rt.servers.get(held.server) else { return false };
+        let (epoch, position) = match self.read_your_writes {
+            ReadYourWrites::Off => return true,
+            ReadYourWrites::Session => {
+                let Some(gtid) = self.last_gtid.clone() else { return true };
+                if self.caught_up.contains(&held.server) {
+                    return true;
+                }
+                (None, gtid)
+            }
+            ReadYourWrites::Global => {
+                let Some((epoch, position)) = self.shared.writes.position() else { return true };
+                if server.applied_epoch.load(std::sync::atomic::Ordering::Acquire) >= epoch {
+                    return true;
+                }
+                (Some(epoch), position)
+            }
+        };
+        if !position.bytes().all(|b| b.is_ascii_digit() || b == b'-' || b == b',') {
             return false;
         }
         let timeout = rt.config.routing.read_your_writes_timeout.as_secs_f64();
-        let sql = format!("SELECT MASTER_GTID_WAIT('{gtid}', {timeout:.3})");
+        let sql = format!("SELECT MASTER_GTID_WAIT('{position}', {timeout:.3})");
         match held.conn.query_rows(&sql).await {
             Ok(rows) if rows.first().and_then(|r| r.first()).is_some_and(|v| v.as_deref() == Some(b"0")) => {
-                self.caught_up.push(held.server);
+                match epoch {
+                    Some(e) => {
+                        server.applied_epoch.fetch_max(e, std::sync::atomic::Ordering::AcqRel);
+                    }
+                    None => self.caught_up.push(held.server),
+                }
                 true
             }
             Ok(_) => {
-                debug!(server = %held.conn.server.name, gtid = %gtid, "replica has not applied the session's last write in time; reading from the master");
+                debug!(server = %held.conn.server.name, position = %position, "replica has not applied earlier writes in time; reading from the master");
                 false
             }
             Err(e) => {
@@ -270,6 +293,7 @@ impl Session {
         learned: &Learned,
         failed: bool,
         held: &mut Held,
+        rt: &Runtime,
     ) {
         if let Some(schema) = &learned.schema {
             // An empty schema: the current database was dropped.
@@ -279,6 +303,10 @@ impl Session {
             self.last_gtid = Some(gtid.clone());
             self.caught_up.clear();
             self.caught_up.push(held.server);
+            if let (Some(epoch), Some(s)) = (learned.write_epoch, rt.servers.get(held.server)) {
+                // The server that ran the write has it.
+                s.applied_epoch.fetch_max(epoch, std::sync::atomic::Ordering::AcqRel);
+            }
         }
         if let Some(id) = learned.insert_id.filter(|id| *id != 0) {
             self.last_insert_id = id;

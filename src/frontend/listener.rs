@@ -26,6 +26,8 @@ pub struct Shared {
     pub shutdown: watch::Receiver<bool>,
     /// Authenticated sessions by connection id, for KILL.
     pub sessions: DashMap<u32, Arc<SessionHandle>>,
+    /// Where writes through the proxy landed (global read-your-writes).
+    pub writes: crate::session::WritePositions,
 }
 
 impl Shared {
@@ -37,6 +39,7 @@ impl Shared {
             idle_notify: Notify::new(),
             shutdown,
             sessions: DashMap::new(),
+            writes: Default::default(),
         })
     }
 

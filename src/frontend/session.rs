@@ -45,7 +45,7 @@ pub(super) struct Session {
     pub held: Option<Held>,
     /// Status flags of the last reply.
     pub status: u16,
-    pub read_your_writes: bool,
+    pub read_your_writes: crate::session::ReadYourWrites,
     /// Where the session's last write landed (MariaDB's `last_gtid`).
     pub last_gtid: Option<String>,
     /// Servers known to have applied `last_gtid`.

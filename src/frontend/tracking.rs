@@ -5,6 +5,7 @@ use crate::protocol::ok::SESSION_STATE_CHANGED;
 use crate::protocol::packet::read_lenenc;
 use crate::protocol::track::{entries, parse_ok, rewrite_for_client, ClientTracking, TrackEntry};
 use crate::protocol::ErrPacket;
+use crate::session::WritePositions;
 use crate::relay::OkObserver;
 
 /// What the server reported during one reply.
@@ -21,10 +22,15 @@ pub struct Learned {
     pub state_changed: bool,
     /// The last insert id an OK packet reported (0 when none was generated).
     pub insert_id: Option<u64>,
+    /// The proxy-wide write epoch `last_gtid` made current.
+    pub write_epoch: Option<u64>,
 }
 
 pub struct Observer<'a> {
     pub client: &'a ClientTracking,
+    /// Writes are recorded here as soon as their OK is seen, before the client
+    /// gets it: a read the client starts after the acknowledgement sees them.
+    pub writes: &'a WritePositions,
     pub learned: Learned,
     /// The statement runs in a READ ONLY transaction on a replica: a write fails
     /// there for the replica's read_only (1290), where on the master it would
@@ -33,8 +39,8 @@ pub struct Observer<'a> {
 }
 
 impl<'a> Observer<'a> {
-    pub fn new(client: &'a ClientTracking) -> Self {
-        Self { client, learned: Learned::default(), read_only_transaction_on_replica: false }
+    pub fn new(client: &'a ClientTracking, writes: &'a WritePositions) -> Self {
+        Self { client, writes, learned: Learned::default(), read_only_transaction_on_replica: false }
     }
 }
 
@@ -58,6 +64,7 @@ impl OkObserver for Observer<'_> {
                     let value = String::from_utf8_lossy(value).into_owned();
                     if name == "last_gtid" {
                         if !value.is_empty() {
+                            self.learned.write_epoch = Some(self.writes.record(&value));
                             self.learned.last_gtid = Some(value);
                         }
                     } else {

@@ -3,9 +3,11 @@
 //! (database, character set, session variables) and the reasons it must keep one
 //! connection (pins).
 
+pub mod gtid;
 mod pins;
 pub mod sync;
 
+pub use gtid::{ReadYourWrites, WritePositions};
 pub use pins::{Pin, Pins, PIN_COUNTERS};
 pub use sync::{ConnSession, SyncPlan};
 

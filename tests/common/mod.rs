@@ -80,7 +80,7 @@ impl ProxyBuilder {
         let child = Command::new(env!("CARGO_BIN_EXE_rwsplit"))
             .arg("--config")
             .arg(&config_path)
-            .env("RWSPLIT_LOG", std::env::var("RWSPLIT_LOG").unwrap_or_else(|_| "debug".into()))
+            .env("RWSPLIT_LOG", std::env::var("RWSPLIT_LOG").unwrap_or_else(|_| "debug,sqlparser=warn".into()))
             .stdout(log.try_clone().expect("dup"))
             .stderr(log)
             .spawn()
