@@ -50,7 +50,11 @@ impl Wheel {
 }
 
 /// The usable server with the fewest connections in use per unit of weight.
-pub fn least_connections(servers: &[(usize, u32)], in_use: impl Fn(usize) -> usize, usable: impl Fn(usize) -> bool) -> Option<usize> {
+pub fn least_connections(
+    servers: &[(usize, u32)],
+    in_use: impl Fn(usize) -> usize,
+    usable: impl Fn(usize) -> bool,
+) -> Option<usize> {
     servers
         .iter()
         .filter(|(i, w)| *w > 0 && usable(*i))

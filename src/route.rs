@@ -86,7 +86,10 @@ mod tests {
         assert_eq!(route(StatementClass::Read, Some(&RouteHint::Master), &rt), Target::Server(0));
         assert!(matches!(route(StatementClass::Write, Some(&RouteHint::Replica), &rt), Target::Server(1 | 2)));
         assert_eq!(route(StatementClass::Write, Some(&RouteHint::Server("replica2".into())), &rt), Target::Server(2));
-        assert!(matches!(route(StatementClass::Read, Some(&RouteHint::Server("nope".into())), &rt), Target::Unavailable(_)));
+        assert!(matches!(
+            route(StatementClass::Read, Some(&RouteHint::Server("nope".into())), &rt),
+            Target::Unavailable(_)
+        ));
     }
 
     #[tokio::test]

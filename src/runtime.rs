@@ -9,10 +9,10 @@ use std::time::{Duration, Instant};
 
 use crate::backend::{Pool, PoolSettings, ServerAddr};
 use crate::balance::Wheel;
-use crate::classify::{ClassifyOptions, Classifier};
-use crate::session::ReadYourWrites;
+use crate::classify::{Classifier, ClassifyOptions};
 use crate::config::{Config, Role};
 use crate::protocol::auth::StoredPassword;
+use crate::session::ReadYourWrites;
 
 pub struct FrontendUser {
     pub name: String,
@@ -82,7 +82,14 @@ impl Runtime {
                     .and_then(|p| p.servers.iter().find(|old| *old.pool.server == addr))
                     .map(|old| old.pool.clone())
                     .unwrap_or_else(|| Pool::new(addr, settings.clone()));
-                Server { name: s.name.clone(), role: s.role, weight: s.weight, pool, down_until_ms: AtomicU64::new(0), applied_epoch: AtomicU64::new(0) }
+                Server {
+                    name: s.name.clone(),
+                    role: s.role,
+                    weight: s.weight,
+                    pool,
+                    down_until_ms: AtomicU64::new(0),
+                    applied_epoch: AtomicU64::new(0),
+                }
             })
             .collect::<Vec<_>>();
         let master = servers.iter().position(|s| s.role == Role::Master);
@@ -91,7 +98,9 @@ impl Runtime {
             .enumerate()
             .filter_map(|(i, s)| match s.role {
                 Role::Replica => Some((i, s.weight)),
-                Role::Master => (config.routing.master_read_weight > 0).then_some((i, config.routing.master_read_weight)),
+                Role::Master => {
+                    (config.routing.master_read_weight > 0).then_some((i, config.routing.master_read_weight))
+                }
             })
             .filter(|(_, w)| *w > 0)
             .collect();

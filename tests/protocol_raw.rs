@@ -19,7 +19,12 @@ fn transcript(addr: &str, caps: u32, script: &dyn Fn(&mut RawClient) -> Vec<Repl
 
 fn compare(proxy: &Proxy, script: &dyn Fn(&mut RawClient) -> Vec<Reply>) {
     const SESSION_TRACK: u32 = 0x0080_0000;
-    for caps in [MODERN, MODERN & !CLIENT_DEPRECATE_EOF, MODERN & !SESSION_TRACK, MODERN & !CLIENT_DEPRECATE_EOF & !SESSION_TRACK] {
+    for caps in [
+        MODERN,
+        MODERN & !CLIENT_DEPRECATE_EOF,
+        MODERN & !SESSION_TRACK,
+        MODERN & !CLIENT_DEPRECATE_EOF & !SESSION_TRACK,
+    ] {
         let direct = transcript("127.0.0.1:13306", caps, script);
         let through = transcript(&proxy.addr(), caps, script);
         assert_eq!(direct.len(), through.len());

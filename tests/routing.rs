@@ -123,7 +123,10 @@ async fn session_variables_and_database_follow_the_session_to_every_server() {
 async fn reads_see_writes_from_any_connection() {
     let proxy = Proxy::start();
     let mut writer = connect(&proxy.url("test")).await;
-    writer.query_drop("CREATE TABLE IF NOT EXISTS routing_ryw (id INT PRIMARY KEY AUTO_INCREMENT, v INT)").await.expect("create");
+    writer
+        .query_drop("CREATE TABLE IF NOT EXISTS routing_ryw (id INT PRIMARY KEY AUTO_INCREMENT, v INT)")
+        .await
+        .expect("create");
     writer.query_drop("TRUNCATE routing_ryw").await.expect("truncate");
     let mut reader = connect(&proxy.url("test")).await;
     for i in 1..=30i64 {
@@ -157,7 +160,10 @@ async fn hints_pick_the_server() {
 #[tokio::test]
 async fn weights_split_reads() {
     let proxy = Proxy::builder()
-        .replace("name = \"replica2\"\naddress = \"127.0.0.1:13308\"\nrole = \"replica\"", "name = \"replica2\"\naddress = \"127.0.0.1:13308\"\nrole = \"replica\"\nweight = 2")
+        .replace(
+            "name = \"replica2\"\naddress = \"127.0.0.1:13308\"\nrole = \"replica\"",
+            "name = \"replica2\"\naddress = \"127.0.0.1:13308\"\nrole = \"replica\"\nweight = 2",
+        )
         .spawn();
     let mut c = connect(&proxy.url("test")).await;
     let seen = ports(&mut c, "SELECT @@port", 30).await;

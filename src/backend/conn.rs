@@ -335,8 +335,7 @@ impl BackendConn {
         payload.extend_from_slice(sql.as_bytes());
         self.busy = true;
         self.io.write_payload(0, &payload).await.map_err(|e| stream_err(&server, e.into()))?;
-        let mut scanner =
-            ResponseScanner::new(ResponseKind::Results { cursor: false }, self.deprecate_eof());
+        let mut scanner = ResponseScanner::new(ResponseKind::Results { cursor: false }, self.deprecate_eof());
         let mut packets = Vec::new();
         loop {
             let (_, p) = self.io.read_payload(AUTH_PACKET_LIMIT).await.map_err(|e| stream_err(&server, e))?;

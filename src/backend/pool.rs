@@ -11,10 +11,10 @@ use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 use tracing::debug;
 
 use super::conn::{BackendConn, PoolKey, SessionParams};
-use crate::session::Replayable;
 use super::error::BackendError;
 use crate::protocol::command::COM_RESET_CONNECTION;
 use crate::protocol::handshake::Greeting;
+use crate::session::Replayable;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServerAddr {

@@ -157,10 +157,19 @@ impl Classification {
             set == tracked
                 || matches!(
                     (set, tracked),
-                    ("names" | "character set" | "charset",
-                        "character_set_client" | "character_set_connection" | "character_set_results" | "collation_connection")
-                        | ("transaction isolation" | "tx_isolation" | "transaction_isolation", "tx_isolation" | "transaction_isolation")
-                        | ("transaction read only" | "tx_read_only" | "transaction_read_only", "tx_read_only" | "transaction_read_only")
+                    (
+                        "names" | "character set" | "charset",
+                        "character_set_client"
+                            | "character_set_connection"
+                            | "character_set_results"
+                            | "collation_connection"
+                    ) | (
+                        "transaction isolation" | "tx_isolation" | "transaction_isolation",
+                        "tx_isolation" | "transaction_isolation"
+                    ) | (
+                        "transaction read only" | "tx_read_only" | "transaction_read_only",
+                        "tx_read_only" | "transaction_read_only"
+                    )
                 )
         })
     }
@@ -502,4 +511,3 @@ mod tests {
         assert_eq!(Classifier::new(10).classify(b"SELECT my_fn(1)").class, StatementClass::Write);
     }
 }
-

@@ -60,7 +60,8 @@ impl Session {
         self.caught_up.clear();
         self.last_insert_id = 0;
         self.last_write_thread = None;
-        self.tracking = ClientTracking { enabled: self.tracking.enabled, variables: None, schema: false, state_change: false };
+        self.tracking =
+            ClientTracking { enabled: self.tracking.enabled, variables: None, schema: false, state_change: false };
         self.user = cu.user;
         match self.login_on_master(&rt).await {
             Ok(ok) => {

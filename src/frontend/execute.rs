@@ -71,8 +71,8 @@ impl Session {
             let mut scanner = ResponseScanner::new(kind, self.capabilities & CLIENT_DEPRECATE_EOF != 0);
             let mut relayed = Relayed::default();
             let mut observer = Observer::new(&self.tracking, &self.shared.writes);
-            observer.read_only_transaction_on_replica = self.pins.has(Pin::Transaction)
-                && rt.servers.get(held.server).is_some_and(|s| s.role == Role::Replica);
+            observer.read_only_transaction_on_replica =
+                self.pins.has(Pin::Transaction) && rt.servers.get(held.server).is_some_and(|s| s.role == Role::Replica);
             let result =
                 relay_reply(&mut held.conn.io, &mut self.client, &mut scanner, &mut observer, &mut relayed).await;
             learned = observer.learned;
@@ -106,7 +106,8 @@ impl Session {
             self.killed_self = true;
             return Ok(());
         }
-        self.after(cmd, &payload, class.as_deref(), &learned, error_code.is_some(), &mut held, &rt).await;
+        let outcome = Outcome { learned, failed: error_code.is_some() };
+        self.after(cmd, &payload, class.as_deref(), &outcome, &mut held, &rt).await;
         // SHOW WARNINGS (and the drivers that send it after every statement with
         // warnings) must see this statement's: an error's too.
         if warnings > 0 || error_code.is_some() {
@@ -290,11 +291,11 @@ impl Session {
         cmd: u8,
         payload: &[u8],
         class: Option<&Classification>,
-        learned: &Learned,
-        failed: bool,
+        outcome: &Outcome,
         held: &mut Held,
         rt: &Runtime,
     ) {
+        let (learned, failed) = (&outcome.learned, outcome.failed);
         if let Some(schema) = &learned.schema {
             // An empty schema: the current database was dropped.
             self.state.database = Some(schema.clone()).filter(|s| !s.is_empty());
@@ -497,6 +498,13 @@ impl Session {
         drop(conn);
         Ok(ok)
     }
+}
+
+/// What a reply said, for `after`.
+struct Outcome {
+    learned: Learned,
+    /// The reply ended in an ERR packet.
+    failed: bool,
 }
 
 /// An OK for a login served by a pooled connection already in the right state:

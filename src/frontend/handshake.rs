@@ -29,7 +29,12 @@ const HANDSHAKE_LIMIT: usize = 64 * 1024;
 /// utf8mb4_general_ci, offered when no backend has been reached yet.
 const DEFAULT_COLLATION: u8 = 45;
 
-pub(super) async fn handshake(shared: Arc<Shared>, mut client: PacketStream, peer: SocketAddr, id: u32) -> Option<Session> {
+pub(super) async fn handshake(
+    shared: Arc<Shared>,
+    mut client: PacketStream,
+    peer: SocketAddr,
+    id: u32,
+) -> Option<Session> {
     let rt = shared.runtime.load_full();
     let greeting = greeting_for(&rt, id);
     let mut scramble = [0u8; 20];

@@ -160,7 +160,6 @@ impl Session {
         self.client.write_payload(seq, &reply).await.map_err(|_| End::ClientGone)?;
         Ok(())
     }
-
 }
 
 /// Recognises `KILL [HARD|SOFT] [CONNECTION|QUERY] <id>` in a COM_QUERY payload

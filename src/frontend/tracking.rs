@@ -5,8 +5,8 @@ use crate::protocol::ok::SESSION_STATE_CHANGED;
 use crate::protocol::packet::read_lenenc;
 use crate::protocol::track::{entries, parse_ok, rewrite_for_client, ClientTracking, TrackEntry};
 use crate::protocol::ErrPacket;
-use crate::session::WritePositions;
 use crate::relay::OkObserver;
+use crate::session::WritePositions;
 
 /// What the server reported during one reply.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -82,7 +82,11 @@ impl OkObserver for Observer<'_> {
     fn on_err(&mut self, payload: &[u8]) -> Option<Vec<u8>> {
         let err = ErrPacket::parse(payload)?;
         if self.read_only_transaction_on_replica && err.code == ER_OPTION_PREVENTS_STATEMENT {
-            let e = ErrPacket::new(ER_CANT_EXECUTE_IN_READ_ONLY_TRANSACTION, "25006", "Cannot execute statement in a READ ONLY transaction");
+            let e = ErrPacket::new(
+                ER_CANT_EXECUTE_IN_READ_ONLY_TRANSACTION,
+                "25006",
+                "Cannot execute statement in a READ ONLY transaction",
+            );
             return Some(e.to_payload());
         }
         None

@@ -79,7 +79,16 @@ impl ResponseScanner {
             ResponseKind::FieldList => State::FieldDefs,
             _ => State::First,
         };
-        Self { kind, deprecate_eof, state, status: None, saw_error: false, error_code: None, last_ok: false, warnings: 0 }
+        Self {
+            kind,
+            deprecate_eof,
+            state,
+            status: None,
+            saw_error: false,
+            error_code: None,
+            last_ok: false,
+            warnings: 0,
+        }
     }
 
     pub fn is_done(&self) -> bool {
