@@ -251,15 +251,17 @@ async fn killed_backend_connection_gives_the_client_an_error_and_the_proxy_goes_
 async fn killed_idle_pooled_connection_is_replaced_without_the_client_noticing() {
     let proxy = Proxy::start();
     let mut c = connect(&proxy.url("test")).await;
-    c.query_drop("SET SESSION sql_mode = 'ANSI'").await.expect("set");
-    // Outside a transaction the session holds no connection: the master
-    // connection it used goes back to the pool, where it is killed.
     c.query_drop("BEGIN").await.expect("begin");
     let id: u64 = c.query_first("SELECT CONNECTION_ID()").await.expect("q").expect("row");
     c.query_drop("COMMIT").await.expect("commit");
+    // Reading CONNECTION_ID() pins the session (the id must stay its own); a
+    // reset releases it, and the connection goes back to the pool, where it is
+    // killed while the session holds nothing.
+    assert!(c.reset().await.expect("reset"));
+    c.query_drop("SET SESSION sql_mode = 'ANSI'").await.expect("set");
     let mut admin = connect(&common::direct_url("test")).await;
     admin.query_drop(format!("KILL {id}")).await.expect("kill");
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
     let mode: Option<String> = c.query_first("SELECT @@sql_mode").await.expect("works on a new connection");
     assert_eq!(mode.as_deref(), Some("REAL_AS_FLOAT,PIPES_AS_CONCAT,ANSI_QUOTES,IGNORE_SPACE,ANSI"));
     let n: Option<i64> = c.query_first("SELECT 1 FROM DUAL WHERE 1 FOR UPDATE").await.expect("master too");
