@@ -101,6 +101,11 @@ class Transcript:
             # 1045's text names the client address as the server (or the proxy)
             # saw it; the address is the only part allowed to differ.
             args = re.sub(r"'(\w+)'@'[^']*'", r"'\1'@'<client>'", args)
+        if e.args and e.args[0] == 2013:
+            # "Lost connection": whether the socket error behind it reads as a
+            # reset or an end of stream depends on TCP timing (did the peer's RST
+            # arrive before the read?), directly as through the proxy.
+            args = re.sub(r" \(\[Errno 104\] Connection reset by peer\)", "", args)
         self.log("EXC", "%s.%s" % (type(e).__module__, type(e).__name__), args)
 
 
