@@ -360,7 +360,7 @@ impl Session {
             debug!("server reported a session state change the proxy cannot replay; pinning");
             self.pins.add(Pin::UntrackedState);
         }
-        if !held.conn.session.unknown {
+        if !held.conn.session.unknown && held.conn.session.state != self.state {
             held.conn.session.state = self.state.clone();
         }
     }

@@ -221,6 +221,11 @@ pub(super) struct Gone {
 async fn backend_gone(held: &mut Option<Held>) -> Gone {
     let Some(held) = held.as_mut() else { return std::future::pending().await };
     let conn = &mut held.conn;
+    // Readiness first: polled on every command, this must not cost a read.
+    if let Err(e) = conn.io.readable().await {
+        conn.poisoned = true;
+        return Gone { why: format!("backend {} {e}", conn.server.name), said: bytes::BytesMut::new() };
+    }
     let why = match conn.io.fill().await {
         Ok(0) => "closed the connection".to_string(),
         Ok(_) => {

@@ -94,6 +94,15 @@ impl PacketStream {
         Ok(next)
     }
 
+    /// Resolves when the socket has something to read (or closed), without reading
+    /// it: no system call while nothing arrives.
+    pub async fn readable(&self) -> io::Result<()> {
+        if !self.rbuf.is_empty() {
+            return Ok(());
+        }
+        self.stream.readable().await
+    }
+
     /// Whether an idle connection is still usable: the peer has neither closed it
     /// nor sent anything (a server only speaks unasked when it is about to close).
     /// A non-blocking check: no wait.
