@@ -401,7 +401,10 @@ impl BackendConn {
                         for (i, b) in pass.iter_mut().enumerate() {
                             *b ^= self.nonce.get(i % self.nonce.len().max(1)).copied().unwrap_or(0);
                         }
-                        let encrypted = mysql_common::crypto::encrypt(&pass, pem);
+                        // mysql_common panics on a key it cannot parse; a server's
+                        // bytes must not bring the proxy down.
+                        let encrypted = std::panic::catch_unwind(|| mysql_common::crypto::encrypt(&pass, pem))
+                            .map_err(|_| protocol_err(&server, "unusable RSA public key from the server".into()))?;
                         self.io
                             .write_payload(seq.wrapping_add(1), &encrypted)
                             .await
