@@ -6,19 +6,12 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::Proxy;
+use common::{connect, Proxy};
 use mysql_async::prelude::*;
-use mysql_async::{Conn, Opts};
-
-async fn connect(url: &str) -> Conn {
-    Conn::new(Opts::from_url(url).expect("url")).await.unwrap_or_else(|e| panic!("connect {url}: {e}"))
-}
+use mysql_async::Conn;
 
 fn code(e: mysql_async::Error) -> u16 {
-    match e {
-        mysql_async::Error::Server(s) => s.code,
-        other => panic!("expected a server error, got {other:?}"),
-    }
+    common::server_error(e).0
 }
 
 /// Starts `SELECT SLEEP(20)` on `victim`, kills it with `kill_sql` from another

@@ -7,15 +7,11 @@ mod common;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use common::Proxy;
+use common::{connect, Proxy};
 use mysql_async::prelude::*;
-use mysql_async::{Conn, Opts};
+use mysql_async::Conn;
 
 const MASTER: u16 = 13306;
-
-async fn connect(url: &str) -> Conn {
-    Conn::new(Opts::from_url(url).expect("url")).await.unwrap_or_else(|e| panic!("connect {url}: {e}"))
-}
 
 async fn port(c: &mut Conn, sql: &str) -> u16 {
     c.query_first(sql).await.unwrap_or_else(|e| panic!("{sql}: {e}")).expect("a row")
@@ -30,10 +26,7 @@ async fn ports(c: &mut Conn, sql: &str, n: usize) -> BTreeMap<u16, usize> {
 }
 
 fn code(e: mysql_async::Error) -> u16 {
-    match e {
-        mysql_async::Error::Server(s) => s.code,
-        other => panic!("expected a server error, got {other:?}"),
-    }
+    common::server_error(e).0
 }
 
 #[tokio::test]

@@ -7,20 +7,9 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::Proxy;
+use common::{connect, server_error, Proxy};
 use mysql_async::prelude::*;
 use mysql_async::{ChangeUserOpts, Conn, Opts, OptsBuilder, WhiteListFsHandler};
-
-async fn connect(url: &str) -> Conn {
-    Conn::new(Opts::from_url(url).expect("url")).await.unwrap_or_else(|e| panic!("connect {url}: {e}"))
-}
-
-fn server_error(e: mysql_async::Error) -> (u16, String, String) {
-    match e {
-        mysql_async::Error::Server(s) => (s.code, s.state, s.message),
-        other => panic!("expected a server error, got {other:?}"),
-    }
-}
 
 #[tokio::test]
 async fn change_user_resets_session_and_switches_database() {

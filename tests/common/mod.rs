@@ -38,6 +38,20 @@ pub fn direct_url(db: &str) -> String {
     format!("mysql://app:app@127.0.0.1:{MASTER_PORT}/{db}?prefer_socket=false")
 }
 
+/// A mysql_async connection, panicking with the URL on failure.
+pub async fn connect(url: &str) -> mysql_async::Conn {
+    let opts = mysql_async::Opts::from_url(url).expect("url");
+    mysql_async::Conn::new(opts).await.unwrap_or_else(|e| panic!("connect {url}: {e}"))
+}
+
+/// (code, SQLSTATE, message) of a server error; panics on any other error.
+pub fn server_error(e: mysql_async::Error) -> (u16, String, String) {
+    match e {
+        mysql_async::Error::Server(s) => (s.code, s.state, s.message),
+        other => panic!("expected a server error, got {other:?}"),
+    }
+}
+
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
 }
