@@ -99,7 +99,9 @@ impl Default for RoutingConfig {
         Self {
             balance: Balance::Roundrobin,
             read_your_writes: ReadYourWrites::Global,
-            read_your_writes_timeout: Duration::from_secs(1),
+            // Do not wait: a replica that has not applied the writes yet leaves
+            // the read to the master, which answers at once.
+            read_your_writes_timeout: Duration::ZERO,
             reads_fall_back_to_master: true,
             master_read_weight: 0,
             unknown_functions_are_reads: false,
