@@ -208,3 +208,46 @@ async fn five_hundred_clients_share_a_pool_of_twenty() {
     }
     assert_eq!(done.len(), 500);
 }
+
+#[tokio::test]
+async fn prepared_statements_split_like_text_ones() {
+    let proxy = Proxy::start();
+    let mut c = connect(&proxy.url("test")).await;
+    // mysql_async prepares every statement it executes with parameters or via exec.
+    let mut seen = BTreeMap::new();
+    for _ in 0..8 {
+        let p: u16 = c.exec_first("SELECT @@port", ()).await.expect("exec").expect("row");
+        *seen.entry(p).or_insert(0) += 1;
+    }
+    assert_eq!(seen.keys().copied().collect::<Vec<_>>(), vec![13307, 13308], "{seen:?}");
+    c.query_drop("CREATE TABLE IF NOT EXISTS routing_ps (i INT)").await.expect("create");
+    for i in 0..5 {
+        c.exec_drop("INSERT INTO routing_ps VALUES (?)", (i,)).await.expect("a prepared write reaches the master");
+    }
+    let p: u16 = c.exec_first("SELECT @@port FOR UPDATE", ()).await.expect("exec").expect("row");
+    assert_eq!(p, MASTER);
+    // In a transaction the same prepared statement follows the session to the master.
+    c.query_drop("BEGIN").await.expect("begin");
+    let p: u16 = c.exec_first("SELECT @@port", ()).await.expect("exec").expect("row");
+    assert_eq!(p, MASTER);
+    c.query_drop("COMMIT").await.expect("commit");
+}
+
+#[tokio::test]
+async fn many_distinct_prepared_statements_do_not_leak_on_the_servers() {
+    let proxy = Proxy::builder().replace("[routing]\n", "[routing]\nmax_prepared_per_connection = 32\n").spawn();
+    let mut c = connect(&format!("{}&stmt_cache_size=0", proxy.url("test"))).await;
+    for i in 0..600 {
+        let v: Option<i64> = c.exec_first(format!("SELECT {i} + ?"), (1,)).await.expect("exec");
+        assert_eq!(v, Some(i + 1));
+    }
+    // The client closed each statement; the proxy keeps each backend
+    // connection's at most max_prepared_per_connection (32), closing the least
+    // recently used: the 600 reads (300 per replica) leave far fewer behind.
+    for port in [13307, 13308] {
+        let mut replica = connect(&format!("mysql://app:app@127.0.0.1:{port}/test?prefer_socket=false")).await;
+        let count: (String, u64) =
+            replica.query_first("SHOW GLOBAL STATUS LIKE 'Prepared_stmt_count'").await.expect("q").expect("row");
+        assert!(count.1 < 200, "Prepared_stmt_count on {port}: {}", count.1);
+    }
+}

@@ -87,6 +87,8 @@ pub struct BackendConn {
     pub poisoned: bool,
     /// The replayable session state the connection is in.
     pub session: ConnSession,
+    /// Statements prepared on this connection.
+    pub statements: super::statements::StatementCache,
     /// What a fresh session on this server tracks (CLIENT_SESSION_TRACK): what a
     /// client asking for tracking is told by default. The connection itself
     /// tracks everything, for the proxy's own use.
@@ -172,6 +174,7 @@ impl BackendConn {
             busy: false,
             poisoned: false,
             session: ConnSession { state: params.initial_state(), unknown: false },
+            statements: Default::default(),
             tracking_defaults,
         };
         let ok = conn.finish_auth(plugin, &params.password).await?;
@@ -252,6 +255,7 @@ impl BackendConn {
         let server = self.server.clone();
         self.io.write_payload(0, &payload).await.map_err(|e| stream_err(&server, e.into()))?;
         let ok = self.finish_auth(plugin, &params.password).await?;
+        self.statements.clear();
         // COM_CHANGE_USER put the tracking variables back to their defaults.
         self.setup_tracking(Setup::AfterChangeUser).await?;
         self.session = ConnSession {

@@ -3,6 +3,7 @@
 mod conn;
 mod error;
 mod pool;
+pub mod statements;
 
 pub use conn::{BackendConn, PoolKey, SessionParams, TextRow};
 pub use error::BackendError;

@@ -218,7 +218,10 @@ impl Pool {
             match conn.simple_command(&[COM_RESET_CONNECTION]).await {
                 // Still `unknown`: the reset put variables back to their global
                 // values, and the next session's sync resets it fully.
-                Ok(reply) if reply.first() == Some(&0x00) => pool.push_idle(conn, permit),
+                Ok(reply) if reply.first() == Some(&0x00) => {
+                    conn.statements.clear();
+                    pool.push_idle(conn, permit)
+                }
                 _ => {
                     pool.stats.discarded.fetch_add(1, Ordering::Relaxed);
                 }

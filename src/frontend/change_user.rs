@@ -56,6 +56,7 @@ impl Session {
         self.state = Replayable::new(cu.database.clone(), collation, self.state.multi_statements);
         self.initial = self.state.clone();
         self.pins = Pins::default();
+        self.statements.clear();
         self.last_gtid = None;
         self.caught_up.clear();
         self.last_insert_id = 0;

@@ -7,8 +7,10 @@ use std::sync::Arc;
 use bytes::Bytes;
 use tracing::{debug, warn};
 
+use super::prepared::{parse_prepare_ok, rewrite_execute, stmt_id, with_id, ClientStmt};
 use super::session::{End, Held, Session};
 use super::tracking::{Learned, Observer};
+use crate::backend::statements::Prepared;
 use crate::backend::{BackendError, Guard};
 use crate::classify::{Classification, Effects};
 use crate::config::Role;
@@ -16,7 +18,7 @@ use crate::protocol::command::{self, response_kind, ResponseKind};
 use crate::protocol::err::code;
 use crate::protocol::handshake::CLIENT_DEPRECATE_EOF;
 use crate::protocol::ok::{STATUS_AUTOCOMMIT, STATUS_CURSOR_EXISTS, STATUS_IN_TRANS};
-use crate::protocol::response::ResponseScanner;
+use crate::protocol::response::{ResponseScanner, Step};
 use crate::protocol::ErrPacket;
 use crate::relay::{relay_reply, Relayed};
 use crate::route::{master, read_target, route, Target};
@@ -32,7 +34,47 @@ impl Session {
     pub(super) async fn execute(&mut self, raw: Bytes, payload: Bytes, reply_seq: u8) -> Result<(), End> {
         let rt = self.shared.runtime.load_full();
         let cmd = payload.first().copied().unwrap_or(0xFF);
-        let class = (cmd == command::COM_QUERY).then(|| rt.classifier.classify(&payload[1..]));
+        let mut stmt = None;
+        let class = match cmd {
+            command::COM_QUERY | command::COM_STMT_PREPARE => Some(rt.classifier.classify(&payload[1..])),
+            command::COM_STMT_SEND_LONG_DATA => {
+                // Kept until the execution, which may run on any connection.
+                if let Some(s) = stmt_id(&payload).and_then(|i| self.statements.resolve(i)) {
+                    if let (Some(st), Some(param)) = (self.statements.by_id.get_mut(&s), payload.get(5..7)) {
+                        st.long_data.push((u16::from_le_bytes([param[0], param[1]]), payload.slice(7..)));
+                    }
+                }
+                return Ok(());
+            }
+            command::COM_STMT_CLOSE => {
+                if let Some(s) = stmt_id(&payload).and_then(|i| self.statements.resolve(i)) {
+                    self.statements.by_id.remove(&s);
+                }
+                return Ok(());
+            }
+            command::COM_STMT_RESET => {
+                let Some(s) = stmt_id(&payload).and_then(|i| self.statements.resolve(i)) else {
+                    return self.reply_err(reply_seq, &unknown_statement(&payload, "mysqld_stmt_reset")).await;
+                };
+                if let Some(st) = self.statements.by_id.get_mut(&s) {
+                    st.long_data.clear();
+                }
+                // The server's OK carries the session's lasting flags (transaction,
+                // autocommit, sql_mode quirks), not the last statement's own.
+                let lasting = self.status & (0x0001 | 0x0002 | 0x0200 | 0x2000 | 0x8000);
+                let ok = crate::protocol::ok::ok_payload(lasting, 0);
+                return self.client.write_payload(reply_seq, &ok).await.map(|_| ()).map_err(|_| End::ClientGone);
+            }
+            command::COM_STMT_EXECUTE | command::COM_STMT_BULK_EXECUTE | command::COM_STMT_FETCH => {
+                let Some(s) = stmt_id(&payload).and_then(|i| self.statements.resolve(i)) else {
+                    let name = if cmd == command::COM_STMT_FETCH { "mysqld_stmt_fetch" } else { "mysqld_stmt_execute" };
+                    return self.reply_err(reply_seq, &unknown_statement(&payload, name)).await;
+                };
+                stmt = Some(s);
+                self.statements.by_id.get(&s).map(|st| st.class.clone())
+            }
+            _ => None,
+        };
         if self.held.is_some() && self.only_soft_pins() && !class.as_deref().is_some_and(is_diagnostics) {
             // Kept only in case the client asked about the last statement's
             // warnings; it asks something else, which may belong elsewhere.
@@ -50,6 +92,28 @@ impl Session {
         if class.as_ref().is_some_and(|c| c.effects.has(Effects::PREVIOUS_RESULT)) {
             self.restore_last_insert_id(&mut held).await;
         }
+        if cmd == command::COM_STMT_PREPARE {
+            return self.prepare(held, &raw, &payload, class, reply_seq).await;
+        }
+        let raw = match stmt {
+            Some(s) => match self.statement_for(&mut held, s, &payload).await {
+                Ok(bytes) => bytes,
+                Err(Some(err)) => {
+                    self.keep_or_release(held);
+                    let mut out = bytes::BytesMut::new();
+                    crate::protocol::packet::write_packet(&mut out, reply_seq, &err);
+                    return self.client.write_all(&out).await.map_err(|_| End::ClientGone);
+                }
+                Err(None) => {
+                    held.conn.poisoned = true;
+                    return Err(End::BackendGone(format!(
+                        "backend {} failed preparing a statement",
+                        held.conn.server.name
+                    )));
+                }
+            },
+            None => raw,
+        };
         self.handle.set_backend(held.server, held.conn.greeting.connection_id);
 
         // One-shot pins: what they kept (warnings, FOUND_ROWS) was for this
@@ -170,7 +234,13 @@ impl Session {
     /// Where a command goes when the session is free to go anywhere.
     fn target(&self, cmd: u8, class: Option<&Classification>, rt: &Runtime) -> Target {
         match (cmd, class) {
-            (command::COM_QUERY, Some(c)) => {
+            (
+                command::COM_QUERY
+                | command::COM_STMT_PREPARE
+                | command::COM_STMT_EXECUTE
+                | command::COM_STMT_BULK_EXECUTE,
+                Some(c),
+            ) => {
                 if self.status & STATUS_AUTOCOMMIT == 0 {
                     // With autocommit off any statement may open a transaction.
                     master(rt)
@@ -314,7 +384,7 @@ impl Session {
             self.last_write_thread = Some((held.server, held.conn.greeting.connection_id));
         }
         match cmd {
-            command::COM_QUERY => {
+            command::COM_QUERY | command::COM_STMT_EXECUTE | command::COM_STMT_BULK_EXECUTE => {
                 if let Some(c) = class {
                     self.after_query(c, learned, failed, held).await;
                 }
@@ -328,6 +398,8 @@ impl Session {
                 }
             }
             command::COM_RESET_CONNECTION if !failed => {
+                self.statements.clear();
+                held.conn.statements.clear();
                 let database = self.state.database.clone();
                 self.state = crate::session::Replayable { database, ..self.initial.clone() };
                 self.pins.clear();
@@ -336,7 +408,6 @@ impl Session {
                 // business: the connection is reset fully before its next use.
                 held.conn.session.unknown = true;
             }
-            command::COM_STMT_PREPARE if !failed => self.pins.add(Pin::SqlPrepare),
             _ => {}
         }
         if cmd == command::COM_STMT_EXECUTE || cmd == command::COM_STMT_FETCH {
@@ -498,6 +569,139 @@ impl Session {
         drop(conn);
         Ok(ok)
     }
+}
+
+impl Session {
+    /// COM_STMT_PREPARE: prepared on the connection the statement's class picked;
+    /// the client gets the server's reply with the proxy's statement id in it.
+    async fn prepare(
+        &mut self,
+        mut held: Held,
+        raw: &[u8],
+        payload: &Bytes,
+        class: Option<Arc<Classification>>,
+        reply_seq: u8,
+    ) -> Result<(), End> {
+        let sql = payload.slice(1..);
+        let reply = match read_prepare(&mut held, raw).await {
+            Ok(r) => r,
+            Err(why) => {
+                held.conn.poisoned = true;
+                return Err(End::BackendGone(why));
+            }
+        };
+        let mut out = reply.raw;
+        if let (Some((backend_id, _, params)), Some(class)) = (reply.ok, class) {
+            let max = self.shared.runtime.load().config.routing.max_prepared_per_connection;
+            let p = Prepared { id: backend_id, params, columns: 0 };
+            for old in held.conn.statements.insert(sql.clone(), p, max) {
+                close_on(&mut held, old).await;
+            }
+            let id = self.statements.add(ClientStmt { sql, class, params, types: None, long_data: Vec::new() });
+            // The statement id sits right after the 4-byte header and the OK byte.
+            if let Some(slot) = out.get_mut(5..9) {
+                slot.copy_from_slice(&id.to_le_bytes());
+            }
+        }
+        // The server's sequence ids start at 1, as the client expects after its 0.
+        let _ = reply_seq;
+        self.keep_or_release(held);
+        self.client.write_all(&out).await.map_err(|_| End::ClientGone)
+    }
+
+    /// The packet that runs client statement `s` on `held`: prepared there first
+    /// if needed, its long data sent, its id (and parameter types) rewritten.
+    /// `Err(Some(payload))`: an error for the client; `Err(None)`: the backend failed.
+    async fn statement_for(&mut self, held: &mut Held, s: u32, payload: &[u8]) -> Result<Bytes, Option<Vec<u8>>> {
+        let max = self.shared.runtime.load().config.routing.max_prepared_per_connection;
+        let Some(st) = self.statements.by_id.get_mut(&s) else { return Err(None) };
+        let prepared = match held.conn.statements.get(&st.sql) {
+            Some(p) => p,
+            None => {
+                let mut cmd = vec![command::COM_STMT_PREPARE];
+                cmd.extend_from_slice(&st.sql);
+                let mut framed = bytes::BytesMut::new();
+                crate::protocol::packet::write_packet(&mut framed, 0, &cmd);
+                let reply = read_prepare(held, &framed).await.map_err(|_| None)?;
+                let Some((id, _, params)) = reply.ok else {
+                    // The server refused it here (a table gone, say): its error,
+                    // as the client's execution's reply.
+                    let payload = reply.raw.get(4..).map(<[u8]>::to_vec).unwrap_or_default();
+                    return Err(Some(payload));
+                };
+                let p = Prepared { id, params, columns: 0 };
+                for old in held.conn.statements.insert(st.sql.clone(), p, max) {
+                    close_on(held, old).await;
+                }
+                p
+            }
+        };
+        for (param, data) in std::mem::take(&mut st.long_data) {
+            let mut cmd = vec![command::COM_STMT_SEND_LONG_DATA];
+            cmd.extend_from_slice(&prepared.id.to_le_bytes());
+            cmd.extend_from_slice(&param.to_le_bytes());
+            cmd.extend_from_slice(&data);
+            held.conn.io.write_payload(0, &cmd).await.map_err(|_| None)?;
+        }
+        let rewritten = match payload.first() {
+            Some(&command::COM_STMT_EXECUTE) => rewrite_execute(payload, prepared.id, st.params, &mut st.types),
+            _ => with_id(payload, prepared.id),
+        };
+        let mut framed = bytes::BytesMut::with_capacity(rewritten.len() + 4);
+        crate::protocol::packet::write_packet(&mut framed, 0, &rewritten);
+        Ok(framed.freeze())
+    }
+}
+
+struct PrepareReply {
+    /// The reply's packets as the server framed them.
+    raw: bytes::BytesMut,
+    /// (id, columns, params) when it was a prepare-OK.
+    ok: Option<(u32, u16, u16)>,
+}
+
+/// Sends a COM_STMT_PREPARE (already framed) and reads its whole reply.
+async fn read_prepare(held: &mut Held, framed: &[u8]) -> Result<PrepareReply, String> {
+    let name = held.conn.server.name.clone();
+    held.conn.busy = true;
+    held.conn.io.write_all(framed).await.map_err(|e| format!("backend {name} write failed: {e}"))?;
+    let deprecate_eof = held.conn.key().capabilities & CLIENT_DEPRECATE_EOF != 0;
+    let mut scanner = ResponseScanner::new(ResponseKind::Prepare, deprecate_eof);
+    let mut raw = bytes::BytesMut::new();
+    let mut ok = None;
+    loop {
+        let packet = match held.conn.io.read_packet(1 << 24).await {
+            Ok(Some(p)) => p,
+            Ok(None) => return Err(format!("backend {name} closed the connection")),
+            Err(e) => return Err(format!("backend {name} failed: {e}")),
+        };
+        let bytes = held.conn.io.consume(packet.raw_len);
+        let body = bytes.get(4..).unwrap_or(&[]);
+        if raw.is_empty() {
+            ok = parse_prepare_ok(body);
+        }
+        let step = scanner.on_packet(packet.payload_len, body).map_err(|e| format!("backend {name}: {e}"))?;
+        raw.extend_from_slice(&bytes);
+        if step == Step::Done {
+            break;
+        }
+    }
+    held.conn.busy = false;
+    Ok(PrepareReply { raw, ok })
+}
+
+/// Closes a backend statement (no reply).
+async fn close_on(held: &mut Held, id: u32) {
+    let mut cmd = vec![command::COM_STMT_CLOSE];
+    cmd.extend_from_slice(&id.to_le_bytes());
+    if held.conn.io.write_payload(0, &cmd).await.is_err() {
+        held.conn.poisoned = true;
+    }
+}
+
+fn unknown_statement(payload: &[u8], function: &str) -> ErrPacket {
+    let id = stmt_id(payload).unwrap_or(0);
+    ErrPacket::new(1243, "HY000", format!("Unknown prepared statement handler ({id}) given to {function}"))
 }
 
 /// What a reply said, for `after`.

@@ -7,6 +7,7 @@ mod execute;
 mod handshake;
 mod kill;
 mod listener;
+mod prepared;
 mod session;
 mod tracking;
 

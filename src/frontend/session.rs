@@ -56,6 +56,8 @@ pub(super) struct Session {
     pub last_write_thread: Option<(usize, u32)>,
     /// The session killed its own connection: it ends at the next command.
     pub killed_self: bool,
+    /// Prepared statements by the ids the proxy gave the client.
+    pub statements: super::prepared::Statements,
 }
 
 pub(super) struct Held {

@@ -1,0 +1,80 @@
+//! Server-side prepared statements of one backend connection, by SQL text: a
+//! statement is prepared on a connection the first time a session executes it
+//! there, and the least recently used are closed beyond a bound, so that
+//! clients preparing many statements cannot exhaust the servers'
+//! max_prepared_stmt_count.
+
+use std::collections::HashMap;
+
+use bytes::Bytes;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Prepared {
+    pub id: u32,
+    pub params: u16,
+    pub columns: u16,
+}
+
+#[derive(Default)]
+pub struct StatementCache {
+    by_sql: HashMap<Bytes, (Prepared, u64)>,
+    tick: u64,
+}
+
+impl StatementCache {
+    pub fn get(&mut self, sql: &Bytes) -> Option<Prepared> {
+        self.tick += 1;
+        let tick = self.tick;
+        self.by_sql.get_mut(sql).map(|(p, used)| {
+            *used = tick;
+            *p
+        })
+    }
+
+    /// Records a statement; returns the ids of statements to close to stay
+    /// within `max`.
+    pub fn insert(&mut self, sql: Bytes, p: Prepared, max: usize) -> Vec<u32> {
+        self.tick += 1;
+        self.by_sql.insert(sql, (p, self.tick));
+        let mut evicted = Vec::new();
+        while self.by_sql.len() > max.max(1) {
+            let Some(oldest) = self.by_sql.iter().min_by_key(|(_, (_, used))| *used).map(|(k, _)| k.clone()) else {
+                break;
+            };
+            if let Some((p, _)) = self.by_sql.remove(&oldest) {
+                evicted.push(p.id);
+            }
+        }
+        evicted
+    }
+
+    /// The server forgot them all (COM_CHANGE_USER, COM_RESET_CONNECTION).
+    pub fn clear(&mut self) {
+        self.by_sql.clear();
+    }
+
+    pub fn len(&self) -> usize {
+        self.by_sql.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.by_sql.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn least_recently_used_is_closed() {
+        let mut c = StatementCache::default();
+        let p = |id| Prepared { id, params: 0, columns: 0 };
+        assert!(c.insert(Bytes::from_static(b"a"), p(1), 2).is_empty());
+        assert!(c.insert(Bytes::from_static(b"b"), p(2), 2).is_empty());
+        assert_eq!(c.get(&Bytes::from_static(b"a")).map(|x| x.id), Some(1));
+        assert_eq!(c.insert(Bytes::from_static(b"c"), p(3), 2), vec![2]);
+        assert_eq!(c.len(), 2);
+        assert!(c.get(&Bytes::from_static(b"b")).is_none());
+    }
+}

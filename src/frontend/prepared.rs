@@ -1,0 +1,158 @@
+//! Server-side prepared statements through the proxy. Statement ids belong to
+//! the proxy: each maps to its SQL and classification, so that a read executes
+//! on a replica and a write on the master, each backend connection preparing
+//! the statement the first time it runs it there. Long data is kept by the
+//! proxy and sent to whichever connection executes.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+use crate::classify::Classification;
+
+pub(super) struct ClientStmt {
+    pub sql: Bytes,
+    pub class: Arc<Classification>,
+    pub params: u16,
+    /// Parameter types of the last execution that sent them: later executions
+    /// may omit them, and another connection needs them.
+    pub types: Option<Vec<u8>>,
+    pub long_data: Vec<(u16, Bytes)>,
+}
+
+#[derive(Default)]
+pub(super) struct Statements {
+    pub by_id: HashMap<u32, ClientStmt>,
+    next_id: u32,
+    /// MariaDB lets a client execute "the statement just prepared" as id
+    /// 0xFFFFFFFF (prepare and execute pipelined).
+    pub last: Option<u32>,
+}
+
+pub(super) const LAST_PREPARED: u32 = u32::MAX;
+
+impl Statements {
+    pub fn add(&mut self, stmt: ClientStmt) -> u32 {
+        self.next_id = self.next_id.wrapping_add(1).max(1);
+        let id = self.next_id;
+        self.by_id.insert(id, stmt);
+        self.last = Some(id);
+        id
+    }
+
+    pub fn resolve(&self, id: u32) -> Option<u32> {
+        if id == LAST_PREPARED {
+            self.last
+        } else {
+            self.by_id.contains_key(&id).then_some(id)
+        }
+    }
+
+    pub fn clear(&mut self) {
+        self.by_id.clear();
+        self.last = None;
+    }
+}
+
+/// The statement id of a COM_STMT_* payload.
+pub(super) fn stmt_id(payload: &[u8]) -> Option<u32> {
+    Some(u32::from_le_bytes(payload.get(1..5)?.try_into().ok()?))
+}
+
+/// The payload with its statement id replaced.
+pub(super) fn with_id(payload: &[u8], id: u32) -> Vec<u8> {
+    let mut out = payload.to_vec();
+    if let Some(slot) = out.get_mut(1..5) {
+        slot.copy_from_slice(&id.to_le_bytes());
+    }
+    out
+}
+
+/// A COM_STMT_EXECUTE for backend statement `id`. When the client bound new
+/// parameter types they are remembered; when it did not (it sent them with an
+/// earlier execution, maybe on another connection), the remembered ones are put
+/// in, so any connection can run it.
+/// <https://mariadb.com/kb/en/com_stmt_execute/>
+pub(super) fn rewrite_execute(payload: &[u8], id: u32, params: u16, types: &mut Option<Vec<u8>>) -> Vec<u8> {
+    let mut out = with_id(payload, id);
+    if params == 0 {
+        return out;
+    }
+    let n = usize::from(params);
+    let bound_at = 10 + n.div_ceil(8);
+    match payload.get(bound_at) {
+        Some(1) => {
+            if let Some(t) = payload.get(bound_at + 1..bound_at + 1 + 2 * n) {
+                *types = Some(t.to_vec());
+            }
+        }
+        Some(0) => {
+            if let Some(t) = types.as_ref() {
+                out.truncate(bound_at);
+                out.push(1);
+                out.extend_from_slice(t);
+                out.extend_from_slice(&payload[bound_at + 1..]);
+            }
+        }
+        _ => {}
+    }
+    out
+}
+
+/// (id, columns, params) of a COM_STMT_PREPARE OK.
+pub(super) fn parse_prepare_ok(payload: &[u8]) -> Option<(u32, u16, u16)> {
+    if payload.first() != Some(&0x00) {
+        return None;
+    }
+    let id = u32::from_le_bytes(payload.get(1..5)?.try_into().ok()?);
+    let columns = u16::from_le_bytes(payload.get(5..7)?.try_into().ok()?);
+    let params = u16::from_le_bytes(payload.get(7..9)?.try_into().ok()?);
+    Some((id, columns, params))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn execute(id: u32, bound: bool) -> Vec<u8> {
+        let mut p = vec![0x17];
+        p.extend_from_slice(&id.to_le_bytes());
+        p.push(0);
+        p.extend_from_slice(&1u32.to_le_bytes());
+        p.push(0); // null bitmap for 2 params
+        p.push(u8::from(bound));
+        if bound {
+            p.extend_from_slice(&[3, 0, 254, 0]);
+        }
+        p.extend_from_slice(&[7, 0, 0, 0, 1, b'x']);
+        p
+    }
+
+    #[test]
+    fn types_are_remembered_and_put_back() {
+        let mut types = None;
+        let first = rewrite_execute(&execute(5, true), 9, 2, &mut types);
+        assert_eq!(stmt_id(&first), Some(9));
+        assert_eq!(types.as_deref(), Some(&[3, 0, 254, 0][..]));
+        let again = rewrite_execute(&execute(5, false), 11, 2, &mut types);
+        assert_eq!(again, with_id(&execute(5, true), 11));
+    }
+
+    #[test]
+    fn without_params_only_the_id_changes() {
+        let p = [0x17, 1, 0, 0, 0, 0, 1, 0, 0, 0];
+        let mut types = None;
+        assert_eq!(rewrite_execute(&p, 2, 0, &mut types), vec![0x17, 2, 0, 0, 0, 0, 1, 0, 0, 0]);
+        assert_eq!(rewrite_execute(&[0x17], 2, 3, &mut types), vec![0x17]);
+    }
+
+    #[test]
+    fn last_prepared_resolves() {
+        let mut s = Statements::default();
+        assert_eq!(s.resolve(LAST_PREPARED), None);
+        assert_eq!(parse_prepare_ok(&[0, 7, 0, 0, 0, 2, 0, 1, 0, 0, 0, 0]), Some((7, 2, 1)));
+        assert_eq!(parse_prepare_ok(&[0xFF, 1]), None);
+        let _ = &mut s;
+    }
+}
