@@ -70,6 +70,13 @@ async fn read_only_transaction_runs_on_one_replica() {
     let proxy = Proxy::start();
     let mut c = connect(&proxy.url("test")).await;
     c.query_drop("CREATE TABLE IF NOT EXISTS routing_ro (i INT)").await.expect("create");
+    // Until a replica has applied that CREATE, read-your-writes keeps reads (and
+    // so a read-only transaction) on the master; replicas catch up in moments.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while port(&mut c, "SELECT @@port").await == MASTER {
+        assert!(std::time::Instant::now() < deadline, "no replica caught up with the CREATE TABLE");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     c.query_drop("START TRANSACTION READ ONLY").await.expect("begin");
     let seen = ports(&mut c, "SELECT @@port", 5).await;
     assert_eq!(seen.len(), 1, "one replica for the whole transaction: {seen:?}");
@@ -89,7 +96,13 @@ async fn temporary_tables_and_user_variables_keep_the_session_where_they_live() 
     assert_eq!(n, Some(2));
     assert_eq!(port(&mut c, "SELECT @@port").await, MASTER, "pinned while the temporary table exists");
     c.query_drop("DROP TEMPORARY TABLE routing_tmp").await.expect("drop");
-    assert!(!ports(&mut c, "SELECT @@port", 4).await.contains_key(&MASTER), "unpinned");
+    // Unpinned: reads go to the replicas again once one has applied the DROP
+    // (read-your-writes sends them to the master until then).
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while port(&mut c, "SELECT @@port").await == MASTER {
+        assert!(std::time::Instant::now() < deadline, "still on the master: not unpinned");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 
     let mut v = connect(&proxy.url("test")).await;
     v.query_drop("SET @answer := 42").await.expect("set");
