@@ -202,19 +202,13 @@ impl Session {
                         return Ok(held);
                     }
                     drop(held);
-                    return match master(rt) {
-                        Target::Server(m) => self.checkout(m, rt).await.map_err(|(e, _)| e),
-                        Target::Unavailable(why) => Err(no_server(why)),
-                    };
+                    return self.master_conn(rt).await.map(|(held, _)| held);
                 }
                 Err((err, refused)) if refused => {
                     // The replica is fine but cannot take this session's state (a
                     // database not replicated yet, say): the master can.
                     debug!(error = %err, "session state refused by a replica; reading from the master");
-                    return match master(rt) {
-                        Target::Server(m) => self.checkout(m, rt).await.map_err(|(e, _)| e),
-                        Target::Unavailable(why) => Err(no_server(why)),
-                    };
+                    return self.master_conn(rt).await.map(|(held, _)| held);
                 }
                 Err((err, _)) => {
                     if let Some(s) = rt.servers.get(server) {
@@ -261,11 +255,29 @@ impl Session {
     /// A connection to `server` brought to the session's state. An error says
     /// whether the server refused the state (rather than being unreachable).
     pub(super) async fn checkout(&mut self, server: usize, rt: &Runtime) -> Result<Held, (ErrPacket, bool)> {
+        self.checkout_with_ok(server, rt).await.map(|(held, _)| held)
+    }
+
+    /// A connection to the master, and the server's OK if it logged in afresh.
+    async fn master_conn(&mut self, rt: &Runtime) -> Result<(Held, Option<Vec<u8>>), ErrPacket> {
+        match master(rt) {
+            Target::Server(m) => self.checkout_with_ok(m, rt).await.map_err(|(e, _)| e),
+            Target::Unavailable(why) => Err(no_server(why)),
+        }
+    }
+
+    /// `checkout`, also returning the server's OK when the connection was logged
+    /// in afresh (a new connection or a reset).
+    async fn checkout_with_ok(
+        &mut self,
+        server: usize,
+        rt: &Runtime,
+    ) -> Result<(Held, Option<Vec<u8>>), (ErrPacket, bool)> {
         let Some(s) = rt.servers.get(server) else { return Err((no_server("unknown server"), false)) };
         match s.pool.checkout(&self.params, &self.state).await {
-            Ok((conn, _)) => {
+            Ok((conn, ok)) => {
                 self.adopt_tracking_defaults(&conn);
-                Ok(Held { server, conn })
+                Ok((Held { server, conn }, ok))
             }
             Err(e) => {
                 if e.is_server_fault() {
@@ -553,21 +565,12 @@ impl Session {
     /// Logs the session in on the master (checking database and account) and
     /// returns the OK for the client.
     pub(super) async fn login_on_master(&mut self, rt: &Arc<Runtime>) -> Result<Vec<u8>, ErrPacket> {
-        let Target::Server(m) = master(rt) else { return Err(no_server("no master is configured")) };
-        let Some(server) = rt.servers.get(m) else { return Err(no_server("no master is configured")) };
-        let (conn, ok) = server.pool.checkout(&self.params, &self.state).await.map_err(|e| {
-            if e.is_server_fault() {
-                warn!(server = %server.name, error = %e, "backend unavailable");
-            }
-            e.to_err_packet()
-        })?;
-        self.adopt_tracking_defaults(&conn);
-        let ok = match ok {
+        let (held, ok) = self.master_conn(rt).await?;
+        drop(held);
+        Ok(match ok {
             Some(ok) => crate::protocol::track::rewrite_for_client(&ok, &self.tracking).unwrap_or(ok),
             None => login_ok(self.state.database.as_deref(), &self.tracking),
-        };
-        drop(conn);
-        Ok(ok)
+        })
     }
 }
 
