@@ -136,6 +136,10 @@ log_slave_updates       = ON
 binlog_format           = ROW
 gtid_domain_id          = 0
 gtid_strict_mode        = ON
+# Tests write large rows and benchmarks write a lot: small binlog files that
+# expire keep a long-lived test cluster from filling the disk.
+max_binlog_size         = 64M
+binlog_expire_logs_seconds = 3600
 
 max_allowed_packet      = 64M
 local_infile            = ON
