@@ -1,5 +1,6 @@
 //! rwsplit: a MySQL-protocol read/write splitting proxy.
 
+pub mod admin;
 pub mod backend;
 pub mod balance;
 pub mod classify;
@@ -10,3 +11,4 @@ pub mod relay;
 pub mod route;
 pub mod runtime;
 pub mod session;
+pub mod stats;

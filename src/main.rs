@@ -74,10 +74,17 @@ async fn run(config: Config) -> anyhow::Result<()> {
     let listener = TcpListener::bind(&config.proxy.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.proxy.listen))?;
+    let admin = match config.admin.listen.as_str() {
+        "" => None,
+        addr => Some(TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr} (admin)"))?),
+    };
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let shared = Shared::new(Runtime::build(config.clone(), None), shutdown_rx);
-    info!(listen = %config.proxy.listen, servers = config.servers.len(), "rwsplit ready");
+    info!(listen = %config.proxy.listen, admin = %config.admin.listen, servers = config.servers.len(), "rwsplit ready");
 
+    if let Some(admin) = admin {
+        tokio::spawn(rwsplit::admin::serve(admin, shared.clone()));
+    }
     let serving = tokio::spawn(frontend::serve(listener, shared.clone()));
     wait_for_termination().await;
     info!(sessions = shared.active_sessions(), "shutting down: no new connections, draining sessions");

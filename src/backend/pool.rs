@@ -42,6 +42,9 @@ pub struct PoolStats {
     pub connect_errors: AtomicU64,
     pub reuses: AtomicU64,
     pub discarded: AtomicU64,
+    /// Commands the proxy sent to this server for clients, and how many failed.
+    pub queries: AtomicU64,
+    pub errors: AtomicU64,
 }
 
 pub struct Pool {

@@ -20,6 +20,7 @@ pub struct Config {
     pub backend: BackendConfig,
     pub monitor: MonitorConfig,
     pub routing: RoutingConfig,
+    pub admin: AdminConfig,
     pub servers: Vec<ServerConfig>,
     pub users: Vec<UserConfig>,
 }
@@ -58,6 +59,17 @@ pub struct BackendConfig {
     /// Idle connections above `pool_min` are closed after this long.
     #[serde(with = "duration")]
     pub idle_timeout: Duration,
+}
+
+/// The admin port: MySQL protocol, its own account.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct AdminConfig {
+    /// Address of the admin port; empty (the default) leaves it off.
+    pub listen: String,
+    pub user: String,
+    /// Plaintext, or `*` + 40 hex digits.
+    pub password: String,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]

@@ -57,6 +57,19 @@ pub(super) fn validate(c: &Config) -> Vec<ConfigError> {
     if !c.proxy.server_version.is_ascii() || c.proxy.server_version.contains('\0') {
         err("proxy.server_version".into(), "must be ASCII without NUL".into());
     }
+    if !c.admin.listen.is_empty() {
+        if let Err(e) = check_address(&c.admin.listen) {
+            err("admin.listen".into(), e);
+        } else if c.admin.listen == c.proxy.listen {
+            err("admin.listen".into(), "must differ from proxy.listen".into());
+        }
+        if c.admin.user.is_empty() {
+            err("admin.user".into(), "must be set when admin.listen is".into());
+        }
+        if let Err(e) = StoredPassword::from_config(&c.admin.password) {
+            err("admin.password".into(), e.to_string());
+        }
+    }
     if c.backend.user.is_empty() {
         err("backend.user".into(), "is required".into());
     }

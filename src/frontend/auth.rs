@@ -4,12 +4,11 @@
 
 use std::net::SocketAddr;
 
-use crate::protocol::auth::{new_scramble, NATIVE_PASSWORD};
+use crate::protocol::auth::{new_scramble, StoredPassword, NATIVE_PASSWORD};
 use crate::protocol::err::code::ER_ACCESS_DENIED_ERROR;
 use crate::protocol::handshake::auth_switch_payload;
 use crate::protocol::stream::{PacketStream, StreamError};
 use crate::protocol::ErrPacket;
-use crate::runtime::Runtime;
 
 /// Auth replies are a scramble; a few KiB covers any plugin's.
 const AUTH_REPLY_LIMIT: usize = 64 * 1024;
@@ -25,13 +24,14 @@ pub enum AuthOutcome {
     },
 }
 
-/// Verifies `response` (made with `scramble` for `plugin`), switching the client to
+/// Verifies `response` (made with `scramble` for `plugin`) against `password`
+/// (None: no such user), switching the client to
 /// mysql_native_password with a fresh scramble when it used another plugin.
 /// `scramble` is updated to the one the client last saw.
 #[allow(clippy::too_many_arguments)]
 pub async fn authenticate(
     client: &mut PacketStream,
-    rt: &Runtime,
+    password: Option<&StoredPassword>,
     peer: SocketAddr,
     user: &str,
     plugin: Option<&str>,
@@ -47,7 +47,7 @@ pub async fn authenticate(
         response = reply;
         seq = last.wrapping_add(1);
     }
-    let ok = rt.users.get(user).is_some_and(|u| u.password.verify_native(scramble, &response));
+    let ok = password.is_some_and(|p| p.verify_native(scramble, &response));
     if ok {
         Ok(AuthOutcome::Ok { seq })
     } else {

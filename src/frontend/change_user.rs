@@ -21,7 +21,7 @@ impl Session {
         };
         let outcome = auth::authenticate(
             &mut self.client,
-            &rt,
+            rt.users.get(&cu.user).map(|u| &u.password),
             self.peer,
             &cu.user,
             cu.auth_plugin.as_deref(),
@@ -63,6 +63,7 @@ impl Session {
         self.last_write_thread = None;
         self.tracking =
             ClientTracking { enabled: self.tracking.enabled, variables: None, schema: false, state_change: false };
+        self.handle.set_user(&cu.user);
         self.user = cu.user;
         match self.login_on_master(&rt).await {
             Ok(ok) => {

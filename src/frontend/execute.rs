@@ -33,6 +33,7 @@ impl Session {
     /// packet as the client framed it (forwarded as is); `payload` its content.
     pub(super) async fn execute(&mut self, raw: Bytes, payload: Bytes, reply_seq: u8) -> Result<(), End> {
         let rt = self.shared.runtime.load_full();
+        let started = std::time::Instant::now();
         let cmd = payload.first().copied().unwrap_or(0xFF);
         let mut stmt = None;
         let class = match cmd {
@@ -131,6 +132,7 @@ impl Session {
         let mut learned = Learned::default();
         let mut error_code = None;
         let mut warnings = 0;
+        let mut rows = 0;
         if kind != ResponseKind::None {
             let mut scanner = ResponseScanner::new(kind, self.capabilities & CLIENT_DEPRECATE_EOF != 0);
             let mut relayed = Relayed::default();
@@ -147,6 +149,7 @@ impl Session {
                     }
                     error_code = scanner.error_code();
                     warnings = scanner.warnings();
+                    rows = scanner.rows();
                 }
                 Err(e) if e.is_backend_side() => {
                     held.conn.poisoned = true;
@@ -163,6 +166,7 @@ impl Session {
             }
         }
         held.conn.busy = false;
+        self.count(&held, class.as_ref(), started.elapsed(), rows, error_code.is_some(), &rt);
         if error_code == Some(code::ER_CONNECTION_KILLED) {
             // The server killed this connection and told the client so; like the
             // server, the session ends when the client next speaks.
@@ -549,6 +553,27 @@ impl Session {
 
     /// Keeps the connection while something pins the session to it; otherwise it
     /// goes back to the pool, in the session's state, for anyone.
+    /// Per-server and per-digest stats of one command.
+    fn count(
+        &self,
+        held: &Held,
+        class: Option<&Arc<Classification>>,
+        elapsed: std::time::Duration,
+        rows: u64,
+        failed: bool,
+        rt: &Runtime,
+    ) {
+        let stats = &held.conn.pool().stats;
+        stats.queries.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        if failed {
+            stats.errors.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+        if let Some(c) = class {
+            let on_master = rt.servers.get(held.server).is_none_or(|s| s.role == Role::Master);
+            self.shared.digests.record(&c.digest, on_master, elapsed, rows, failed);
+        }
+    }
+
     fn keep_or_release(&mut self, held: Held) {
         if self.pins.is_empty() || held.conn.poisoned {
             self.handle.set_backend(usize::MAX, 0);

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use tracing::{debug, info};
 
 use super::auth::{self, AuthOutcome};
-use super::kill::SessionHandle;
+use super::handle::SessionHandle;
 use super::listener::Shared;
 use super::session::Session;
 use crate::backend::SessionParams;
@@ -66,7 +66,7 @@ pub(super) async fn handshake(
     };
     let outcome = auth::authenticate(
         &mut client,
-        &rt,
+        rt.users.get(&hello.user).map(|u| &u.password),
         peer,
         &hello.user,
         hello.auth_plugin.as_deref(),
@@ -104,7 +104,7 @@ pub(super) async fn handshake(
         client,
         peer,
         id,
-        handle: Arc::new(SessionHandle::new(hello.user.clone())),
+        handle: Arc::new(SessionHandle::new(hello.user.clone(), peer)),
         scramble,
         capabilities,
         user: hello.user.clone(),

@@ -6,9 +6,6 @@
 //! here, the target found among the proxy's sessions, and the kill sent to the
 //! server that runs that session's backend connection.
 
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
-
-use tokio::sync::Notify;
 use tracing::info;
 
 use super::execute::no_server;
@@ -33,44 +30,6 @@ pub enum KillRequest {
     /// `KILL USER ...` or `KILL QUERY ID ...`: would reach other clients' server
     /// threads, which the proxy cannot scope to this client.
     Unsupported(&'static str),
-}
-
-/// What the proxy knows of a session for KILL.
-pub struct SessionHandle {
-    pub user: String,
-    /// Index of the server holding the session's backend connection (usize::MAX: none).
-    server: AtomicUsize,
-    /// That connection's thread id on the server (0: none).
-    thread_id: AtomicU32,
-    /// Woken by KILL CONNECTION: the session closes its client connection.
-    pub killed: Notify,
-    /// Set before the backend connection is killed, so that the session, seeing
-    /// it vanish, closes the client connection as a KILL does (an orderly close)
-    /// rather than as a dead server does (a reset).
-    pub killing: AtomicBool,
-}
-
-impl SessionHandle {
-    pub fn new(user: String) -> Self {
-        Self {
-            user,
-            server: AtomicUsize::new(usize::MAX),
-            thread_id: AtomicU32::new(0),
-            killed: Notify::new(),
-            killing: AtomicBool::new(false),
-        }
-    }
-
-    pub fn set_backend(&self, server: usize, thread_id: u32) {
-        self.server.store(server, Ordering::Relaxed);
-        self.thread_id.store(thread_id, Ordering::Relaxed);
-    }
-
-    pub fn backend(&self) -> Option<(usize, u32)> {
-        let server = self.server.load(Ordering::Relaxed);
-        let tid = self.thread_id.load(Ordering::Relaxed);
-        (server != usize::MAX && tid != 0).then_some((server, tid))
-    }
 }
 
 impl Session {
@@ -107,7 +66,7 @@ impl Session {
             let err = ErrPacket::new(code::ER_NO_SUCH_THREAD, "HY000", format!("Unknown thread id: {id}"));
             return self.reply_err(seq, &err).await;
         };
-        if target.user != self.user {
+        if target.user() != self.user {
             let err = ErrPacket::new(code::ER_KILL_DENIED_ERROR, "HY000", format!("You are not owner of thread {id}"));
             return self.reply_err(seq, &err).await;
         }

@@ -12,9 +12,12 @@ use tokio::net::TcpListener;
 use tokio::sync::{watch, Notify};
 use tracing::{info, warn, Instrument};
 
-use super::kill::SessionHandle;
+use super::handle::SessionHandle;
 use super::session;
 use crate::runtime::Runtime;
+
+/// Distinct statement shapes with their own stats.
+const DIGEST_STATS_CAPACITY: usize = 10_000;
 
 /// State every session shares: the runtime snapshot and process-wide counters.
 pub struct Shared {
@@ -28,6 +31,8 @@ pub struct Shared {
     pub sessions: DashMap<u32, Arc<SessionHandle>>,
     /// Where writes through the proxy landed (global read-your-writes).
     pub writes: crate::session::WritePositions,
+    pub digests: crate::stats::DigestStats,
+    pub started: std::time::Instant,
 }
 
 impl Shared {
@@ -40,6 +45,8 @@ impl Shared {
             shutdown,
             sessions: DashMap::new(),
             writes: Default::default(),
+            digests: crate::stats::DigestStats::new(DIGEST_STATS_CAPACITY),
+            started: std::time::Instant::now(),
         })
     }
 

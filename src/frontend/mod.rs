@@ -1,9 +1,10 @@
 //! The client side: accepting connections, authenticating clients, and each
 //! client's session loop.
 
-mod auth;
+pub mod auth;
 mod change_user;
 mod execute;
+mod handle;
 mod handshake;
 mod kill;
 mod listener;
@@ -11,4 +12,5 @@ mod prepared;
 mod session;
 mod tracking;
 
+pub use handle::SessionHandle;
 pub use listener::{serve, Shared};

@@ -9,8 +9,8 @@ use std::sync::Arc;
 use tokio::net::TcpStream;
 use tracing::{debug, info, warn};
 
+use super::handle::SessionHandle;
 use super::handshake::handshake;
-use super::kill::SessionHandle;
 use super::listener::Shared;
 use crate::backend::{Guard, SessionParams};
 use crate::protocol::command::{self, response_kind, ResponseKind};
@@ -163,7 +163,10 @@ impl Session {
                 }
                 Err(e) => return End::Error(format!("reading from client: {e}")),
             };
-            if let Err(end) = self.dispatch(packet).await {
+            let result = self.dispatch(packet).await;
+            self.handle.count_command();
+            self.handle.set_pins(self.pins.mask());
+            if let Err(end) = result {
                 return end;
             }
         }

@@ -69,6 +69,8 @@ pub struct ResponseScanner {
     last_ok: bool,
     /// Warning count of the last OK/EOF seen.
     warnings: u16,
+    /// Rows seen (of every result set of the reply).
+    rows: u64,
 }
 
 impl ResponseScanner {
@@ -88,6 +90,7 @@ impl ResponseScanner {
             error_code: None,
             last_ok: false,
             warnings: 0,
+            rows: 0,
         }
     }
 
@@ -107,6 +110,11 @@ impl ResponseScanner {
     /// Warnings the last statement of the reply left (from its final OK or EOF).
     pub fn warnings(&self) -> u16 {
         self.warnings
+    }
+
+    /// Rows the reply carried.
+    pub fn rows(&self) -> u64 {
+        self.rows
     }
 
     /// The code of the ERR packet that ended the reply, if one did.
@@ -176,7 +184,10 @@ impl ResponseScanner {
                     Ok(self.after_result(status))
                 }
                 Some(ERR) if len < MAX_PAYLOAD => Ok(self.error(payload)),
-                _ => Ok(Step::More),
+                _ => {
+                    self.rows += 1;
+                    Ok(Step::More)
+                }
             },
             State::FieldDefs => match first {
                 Some(EOF) if len < MAX_PAYLOAD => {

@@ -78,6 +78,15 @@ impl Pin {
     fn index(self) -> usize {
         Pin::ALL.iter().position(|p| *p == self).unwrap_or(0)
     }
+
+    fn bit(self) -> u32 {
+        1 << self.index()
+    }
+
+    /// The reasons set in a mask from [`Pins::mask`].
+    pub fn from_mask(mask: u32) -> impl Iterator<Item = Pin> {
+        Pin::ALL.into_iter().filter(move |p| mask & p.bit() != 0)
+    }
 }
 
 /// Process-wide count of pins taken, per reason.
@@ -98,38 +107,44 @@ impl PinCounters {
 /// The reasons a session currently has to keep its connection.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Pins {
-    reasons: BTreeSet<Pin>,
+    /// One bit per [`Pin`], in [`Pin::ALL`] order.
+    reasons: u32,
     /// Temporary tables the session created (lower-case names).
     pub temporary_tables: BTreeSet<String>,
 }
 
 impl Pins {
     pub fn add(&mut self, pin: Pin) {
-        if self.reasons.insert(pin) {
+        if self.reasons & pin.bit() == 0 {
+            self.reasons |= pin.bit();
             PIN_COUNTERS.bump(pin);
         }
     }
 
     pub fn remove(&mut self, pin: Pin) {
-        self.reasons.remove(&pin);
+        self.reasons &= !pin.bit();
     }
 
     pub fn has(&self, pin: Pin) -> bool {
-        self.reasons.contains(&pin)
+        self.reasons & pin.bit() != 0
     }
 
     pub fn is_empty(&self) -> bool {
-        self.reasons.is_empty()
+        self.reasons == 0
     }
 
-    /// Everything but the transaction and autocommit: what outlives a COMMIT.
-    pub fn reasons(&self) -> impl Iterator<Item = Pin> + '_ {
-        self.reasons.iter().copied()
+    pub fn reasons(&self) -> impl Iterator<Item = Pin> {
+        Pin::from_mask(self.reasons)
+    }
+
+    /// The current reasons as a bit mask, for stats.
+    pub fn mask(&self) -> u32 {
+        self.reasons
     }
 
     /// COM_RESET_CONNECTION / COM_CHANGE_USER: the server forgot everything.
     pub fn clear(&mut self) {
-        self.reasons.clear();
+        self.reasons = 0;
         self.temporary_tables.clear();
     }
 }

@@ -60,6 +60,7 @@ pub fn free_port() -> u16 {
 pub struct Proxy {
     child: Child,
     pub port: u16,
+    pub admin_port: u16,
     pub config_path: PathBuf,
     log_path: PathBuf,
     _dir: tempfile::TempDir,
@@ -68,6 +69,7 @@ pub struct Proxy {
 pub struct ProxyBuilder {
     config: String,
     port: u16,
+    admin_port: u16,
 }
 
 impl ProxyBuilder {
@@ -99,7 +101,7 @@ impl ProxyBuilder {
             .stderr(log)
             .spawn()
             .expect("spawn rwsplit");
-        let mut proxy = Proxy { child, port: self.port, config_path, log_path, _dir: dir };
+        let mut proxy = Proxy { child, port: self.port, admin_port: self.admin_port, config_path, log_path, _dir: dir };
         proxy.wait_ready();
         proxy
     }
@@ -110,8 +112,11 @@ impl Proxy {
     pub fn builder() -> ProxyBuilder {
         cluster();
         let port = free_port();
+        let admin_port = free_port();
         let config = std::fs::read_to_string(repo_root().join("config/rwsplit.toml")).expect("read config");
-        ProxyBuilder { config, port }.replace("listen = \"127.0.0.1:6033\"", &format!("listen = \"127.0.0.1:{port}\""))
+        ProxyBuilder { config, port, admin_port }
+            .replace("listen = \"127.0.0.1:6033\"", &format!("listen = \"127.0.0.1:{port}\""))
+            .replace("listen = \"127.0.0.1:6032\"", &format!("listen = \"127.0.0.1:{admin_port}\""))
     }
 
     pub fn start() -> Proxy {
@@ -120,6 +125,11 @@ impl Proxy {
 
     pub fn url(&self, db: &str) -> String {
         format!("mysql://app:app@127.0.0.1:{}/{db}?prefer_socket=false", self.port)
+    }
+
+    /// mysql_async URL of the admin port (admin/admin in config/rwsplit.toml).
+    pub fn admin_url(&self) -> String {
+        format!("mysql://admin:admin@127.0.0.1:{}?prefer_socket=false", self.admin_port)
     }
 
     pub fn addr(&self) -> String {

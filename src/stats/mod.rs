@@ -1,0 +1,6 @@
+//! Counters the data path keeps for operators (admin port, HTTP stats, metrics):
+//! cheap to bump on every statement, read only when someone asks.
+
+mod digests;
+
+pub use digests::{DigestRow, DigestStats};
