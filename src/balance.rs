@@ -44,8 +44,11 @@ impl Wheel {
         if self.slots.is_empty() {
             return None;
         }
-        let start = self.next.fetch_add(1, Ordering::Relaxed);
-        (0..self.slots.len()).map(|k| self.slots[(start + k) % self.slots.len()]).find(|s| usable(*s))
+        // Each slot skipped is consumed, so usable servers keep their ratio (a
+        // skipped slot handed to the next one would double its share).
+        (0..self.slots.len())
+            .map(|_| self.slots[self.next.fetch_add(1, Ordering::Relaxed) % self.slots.len()])
+            .find(|s| usable(*s))
     }
 }
 

@@ -82,6 +82,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
     let shared = Shared::new(Runtime::build(config.clone(), None), shutdown_rx);
     info!(listen = %config.proxy.listen, admin = %config.admin.listen, servers = config.servers.len(), "rwsplit ready");
 
+    rwsplit::monitor::start(shared.clone());
     if let Some(admin) = admin {
         tokio::spawn(rwsplit::admin::serve(admin, shared.clone()));
     }

@@ -39,7 +39,8 @@ impl RelayError {
 pub trait OkObserver {
     fn on_ok(&mut self, payload: &[u8]) -> Option<Vec<u8>>;
 
-    /// Sees an ERR packet and may replace it.
+    /// Sees an ERR packet and may replace it, or drop it (an empty payload)
+    /// when it is the reply's first packet.
     fn on_err(&mut self, _payload: &[u8]) -> Option<Vec<u8>> {
         None
     }
@@ -112,12 +113,13 @@ pub async fn relay_reply(
                     } else {
                         None
                     };
-                    {
-                        if let Some(new) = replaced {
-                            rewrite = Some((cut, h.seq, new));
-                            cut = body + h.len;
-                            break;
-                        }
+                    // An empty replacement drops the packet, which only the
+                    // reply's first packet may be (nothing sent yet).
+                    let replaced = replaced.filter(|new| !new.is_empty() || (cut == 0 && out.bytes_to_client == 0));
+                    if let Some(new) = replaced {
+                        rewrite = Some((cut, h.seq, new));
+                        cut = body + h.len;
+                        break;
                     }
                     cut = body + h.len;
                     if step == Step::LocalInfile {
@@ -135,7 +137,9 @@ pub async fn relay_reply(
         if let Some((at, seq, payload)) = rewrite {
             let mut chunk = backend.consume(cut);
             chunk.truncate(at);
-            write_packet(&mut chunk, seq, &payload);
+            if !payload.is_empty() {
+                write_packet(&mut chunk, seq, &payload);
+            }
             client.write_all(&chunk).await.map_err(RelayError::Client)?;
             out.bytes_to_client += chunk.len() as u64;
             // The rest of the buffer may already hold more of the reply.

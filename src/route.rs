@@ -13,6 +13,8 @@ pub enum Target {
     Server(usize),
     /// No server can take the statement.
     Unavailable(&'static str),
+    /// No master now (down, read-only, split-brain): see the topology for why.
+    NoMaster,
 }
 
 /// Picks a server for a statement of `class` (with an optional hint).
@@ -35,16 +37,16 @@ pub fn route(class: StatementClass, hint: Option<&RouteHint>, rt: &Runtime) -> T
 }
 
 pub fn master(rt: &Runtime) -> Target {
-    match rt.master {
+    match rt.master_index() {
         Some(i) => Target::Server(i),
-        None => Target::Unavailable("no master is configured"),
+        None => Target::NoMaster,
     }
 }
 
 /// A server for a read, other than `except` (one that just failed), falling back
 /// to the master when no reader is usable and the config allows it.
 pub fn read_target(rt: &Runtime, except: Option<usize>) -> Target {
-    let usable = |i: usize| Some(i) != except && rt.servers.get(i).is_some_and(|s| s.usable());
+    let usable = |i: usize| Some(i) != except && rt.readable(i);
     let pick = match rt.config.routing.balance {
         Balance::Roundrobin => rt.read_wheel.pick(usable),
         Balance::Leastconn => {

@@ -10,7 +10,10 @@ use std::time::{Duration, Instant};
 use crate::backend::{Pool, PoolSettings, ServerAddr};
 use crate::balance::Wheel;
 use crate::classify::{Classifier, ClassifyOptions};
+use arc_swap::ArcSwap;
+
 use crate::config::{Config, Role};
+use crate::monitor::{ServerHealth, ServerView, Topology};
 use crate::protocol::auth::StoredPassword;
 use crate::session::ReadYourWrites;
 
@@ -27,6 +30,8 @@ pub struct Server {
     pub role: Role,
     pub weight: u32,
     pub pool: Arc<Pool>,
+    /// What the health checks say; carried over a reload like the pool.
+    pub health: Arc<ServerHealth>,
     /// The proxy-wide write epoch this server is known to have applied.
     pub applied_epoch: AtomicU64,
     /// Until when (ms since the process started) the server is skipped for reads
@@ -35,9 +40,10 @@ pub struct Server {
 }
 
 impl Server {
-    /// Whether reads may be sent here now.
-    pub fn usable(&self) -> bool {
-        self.down_until_ms.load(Ordering::Relaxed) <= now_ms()
+    /// Whether the session path saw the server fail to connect lately (the
+    /// health checks may not have noticed yet).
+    pub fn recently_failed(&self) -> bool {
+        self.down_until_ms.load(Ordering::Relaxed) > now_ms()
     }
 
     /// Skips the server for reads for `for_`, after it failed to connect.
@@ -55,9 +61,9 @@ pub struct Runtime {
     pub config: Arc<Config>,
     pub users: HashMap<String, FrontendUser>,
     pub servers: Vec<Server>,
-    /// Index of the master in `servers`.
-    pub master: Option<usize>,
-    /// Servers that take reads, with their weights.
+    /// Where writes and reads may go, as the health checks last saw it.
+    pub topology: ArcSwap<Topology>,
+    /// Every server with its share of reads (when fit for them).
     pub readers: Vec<(usize, u32)>,
     pub read_wheel: Wheel,
     pub classifier: Classifier,
@@ -78,29 +84,28 @@ impl Runtime {
             .iter()
             .map(|s| {
                 let addr = ServerAddr { name: s.name.clone(), address: s.address.clone() };
-                let pool = previous
-                    .and_then(|p| p.servers.iter().find(|old| *old.pool.server == addr))
-                    .map(|old| old.pool.clone())
-                    .unwrap_or_else(|| Pool::new(addr, settings.clone()));
+                let old = previous.and_then(|p| p.servers.iter().find(|old| *old.pool.server == addr));
+                let pool = old.map(|old| old.pool.clone()).unwrap_or_else(|| Pool::new(addr, settings.clone()));
                 Server {
                     name: s.name.clone(),
                     role: s.role,
                     weight: s.weight,
                     pool,
+                    health: old.map(|old| old.health.clone()).unwrap_or_default(),
                     down_until_ms: AtomicU64::new(0),
                     applied_epoch: AtomicU64::new(0),
                 }
             })
             .collect::<Vec<_>>();
-        let master = servers.iter().position(|s| s.role == Role::Master);
+        // A configured master reads with master_read_weight when it is the
+        // master, and with its weight when it serves as a replica.
+        let master_read_weight = config.routing.master_read_weight;
         let readers: Vec<(usize, u32)> = servers
             .iter()
             .enumerate()
-            .filter_map(|(i, s)| match s.role {
-                Role::Replica => Some((i, s.weight)),
-                Role::Master => {
-                    (config.routing.master_read_weight > 0).then_some((i, config.routing.master_read_weight))
-                }
+            .map(|(i, s)| match s.role {
+                Role::Master if master_read_weight > 0 => (i, master_read_weight),
+                _ => (i, s.weight),
             })
             .filter(|(_, w)| *w > 0)
             .collect();
@@ -127,10 +132,50 @@ impl Runtime {
                 (u.name.clone(), user)
             })
             .collect();
-        Self { config, users, servers, master, readers, read_wheel, classifier }
+        let rt = Self {
+            config,
+            users,
+            servers,
+            topology: ArcSwap::from_pointee(Topology::default()),
+            readers,
+            read_wheel,
+            classifier,
+        };
+        rt.topology.store(Arc::new(rt.compute_topology()));
+        rt
+    }
+
+    /// Index of the active master.
+    pub fn master_index(&self) -> Option<usize> {
+        self.topology.load().master
     }
 
     pub fn master(&self) -> Option<&Server> {
-        self.master.and_then(|i| self.servers.get(i))
+        self.master_index().and_then(|i| self.servers.get(i))
+    }
+
+    /// Whether a read may go to server `i` now.
+    pub fn readable(&self, i: usize) -> bool {
+        let topo = self.topology.load();
+        let fit = topo.readable.get(i).copied().unwrap_or(false)
+            || (topo.master == Some(i) && self.config.routing.master_read_weight > 0);
+        fit && self.servers.get(i).is_some_and(|s| !s.recently_failed())
+    }
+
+    /// The topology the servers' current health gives.
+    pub fn compute_topology(&self) -> Topology {
+        let states: Vec<_> = self.servers.iter().map(|s| s.health.snapshot()).collect();
+        let views: Vec<ServerView<'_>> = self
+            .servers
+            .iter()
+            .zip(&states)
+            .map(|(s, h)| ServerView {
+                name: &s.name,
+                configured_master: s.role == Role::Master,
+                state: h.state,
+                facts: h.facts.as_ref(),
+            })
+            .collect();
+        crate::monitor::compute(&views, self.config.monitor.replicas_serve_without_master)
     }
 }

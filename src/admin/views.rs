@@ -10,37 +10,65 @@ use crate::session::{Pin, PIN_COUNTERS};
 
 pub fn servers(shared: &Shared) -> Table {
     let rt = shared.runtime.load();
+    let topo = rt.topology.load();
     let mut t = Table::new(&[
         ("name", Kind::Text),
         ("address", Kind::Text),
         ("role", Kind::Text),
         ("state", Kind::Text),
         ("reason", Kind::Text),
+        ("reads", Kind::Text),
         ("weight", Kind::Int),
-        ("lag_ms", Kind::Int),
+        ("lag_s", Kind::Int),
         ("conn_used", Kind::Int),
         ("conn_idle", Kind::Int),
         ("queries", Kind::Int),
         ("errors", Kind::Int),
-        ("last_check", Kind::Text),
+        ("server_id", Kind::Int),
+        ("read_only", Kind::Text),
+        ("gtid", Kind::Text),
+        ("last_check_ms_ago", Kind::Int),
+        ("check_ms", Kind::Int),
+        ("state_since_s", Kind::Int),
     ]);
     for (i, s) in rt.servers.iter().enumerate() {
-        let role = if rt.master == Some(i) { "master" } else { role_name(s.role) };
-        let (state, reason) = if s.usable() { ("UP", "") } else { ("DOWN", "connect failed") };
+        let h = s.health.snapshot();
+        let config = rt.config.servers.iter().find(|c| c.name == s.name);
+        let settings = config.map(|c| rt.config.monitor.settings_for(c));
+        let role = if topo.master == Some(i) {
+            "master"
+        } else if h.facts.as_ref().is_some_and(|f| f.read_only) || (h.facts.is_none() && s.role == Role::Replica) {
+            "replica"
+        } else {
+            "none"
+        };
+        let reason = if !h.reason.is_empty() {
+            h.reason.clone()
+        } else {
+            topo.not_readable.get(i).cloned().flatten().unwrap_or_default()
+        };
+        let facts = h.facts.as_ref();
+        let lag = facts.and_then(|f| f.replication.as_ref()).and_then(|r| r.seconds_behind);
         let stats = &s.pool.stats;
         t.push(vec![
             s.name.as_str().into(),
             s.pool.server.address.as_str().into(),
             role.into(),
-            state.into(),
+            settings.map_or_else(|| h.state.name().to_owned(), |st| h.describe(&st)).into(),
             reason.into(),
+            if rt.readable(i) { "yes" } else { "no" }.into(),
             s.weight.into(),
-            Value::Null,
+            lag.into(),
             s.pool.in_use().into(),
             s.pool.idle_count().into(),
             stats.queries.load(Ordering::Relaxed).into(),
             stats.errors.load(Ordering::Relaxed).into(),
-            Value::Null,
+            facts.map(|f| f.server_id).into(),
+            facts.map(|f| if f.read_only { "ON" } else { "OFF" }).into(),
+            facts.map(|f| if f.read_only { f.gtid_slave_pos.clone() } else { f.gtid_binlog_pos.clone() }).into(),
+            h.last_check.map(|c| c.elapsed().as_millis() as u64).into(),
+            h.last_check.map(|_| h.last_check_took.as_millis() as u64).into(),
+            h.changed_at.elapsed().as_secs().into(),
         ]);
     }
     t
@@ -244,13 +272,6 @@ pub fn variables(shared: &Shared, names: &[String]) -> Result<Table, String> {
         t.rows[0].push(value);
     }
     Ok(t)
-}
-
-fn role_name(role: Role) -> &'static str {
-    match role {
-        Role::Master => "master",
-        Role::Replica => "replica",
-    }
 }
 
 #[cfg(test)]

@@ -333,6 +333,12 @@ impl BackendConn {
 
     /// Runs a query that returns a small text result set and returns its rows.
     pub async fn query_rows(&mut self, sql: &str) -> Result<Vec<TextRow>, BackendError> {
+        self.query_table(sql).await.map(|(_, rows)| rows)
+    }
+
+    /// Like `query_rows`, with the column names (for replies such as SHOW SLAVE
+    /// STATUS whose columns vary by server version).
+    pub async fn query_table(&mut self, sql: &str) -> Result<(Vec<String>, Vec<TextRow>), BackendError> {
         let server = self.server.clone();
         let mut payload = Vec::with_capacity(1 + sql.len());
         payload.push(COM_QUERY);
@@ -358,8 +364,9 @@ impl BackendConn {
         self.busy = false;
         let columns = packets.first().and_then(|p| read_lenenc(p)).map(|(n, _)| n as usize).unwrap_or(0);
         let skip = 1 + columns + usize::from(!self.deprecate_eof());
+        let names = packets.get(1..1 + columns).unwrap_or(&[]).iter().map(|def| column_name(def)).collect();
         let rows = packets.get(skip..packets.len().saturating_sub(1)).unwrap_or(&[]);
-        Ok(rows.iter().map(|r| parse_text_row(r, columns)).collect())
+        Ok((names, rows.iter().map(|r| parse_text_row(r, columns)).collect()))
     }
 
     /// The rest of an authentication exchange: auth switches and caching_sha2's
@@ -470,5 +477,21 @@ fn refused(server: &ServerAddr, payload: &[u8]) -> BackendError {
     match ErrPacket::parse(payload) {
         Some(err) => BackendError::Refused { server: server.name.clone(), err },
         None => protocol_err(server, "malformed error packet".into()),
+    }
+}
+
+/// The name in a column definition: its fifth length-encoded string (after
+/// catalog, schema, table and org_table).
+fn column_name(def: &[u8]) -> String {
+    let mut rest = def;
+    for _ in 0..4 {
+        match read_lenenc(rest) {
+            Some((n, used)) => rest = rest.get(used + n as usize..).unwrap_or(&[]),
+            None => return String::new(),
+        }
+    }
+    match read_lenenc(rest) {
+        Some((n, used)) => String::from_utf8_lossy(rest.get(used..used + n as usize).unwrap_or(&[])).into_owned(),
+        None => String::new(),
     }
 }

@@ -3,7 +3,7 @@
 //! and returned by the `Guard`'s `Drop`, or closed when they cannot be trusted.
 
 use std::ops::{Deref, DerefMut};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
@@ -59,6 +59,9 @@ pub struct Pool {
     greeting: Mutex<Option<Greeting>>,
     /// Woken when a connection goes back to the idle list.
     returned: Notify,
+    /// The health checks say the server is down: connections coming back are
+    /// closed rather than kept.
+    down: AtomicBool,
     pub stats: PoolStats,
 }
 
@@ -71,6 +74,7 @@ impl Pool {
             idle: Mutex::new(Vec::new()),
             greeting: Mutex::new(None),
             returned: Notify::new(),
+            down: AtomicBool::new(false),
             stats: PoolStats::default(),
         });
         spawn_reaper(Arc::downgrade(&pool));
@@ -207,8 +211,26 @@ impl Pool {
     /// temporary tables) is reset with COM_RESET_CONNECTION first, in the
     /// background, so that locks are released now rather than when the
     /// connection is next used, which may be never (until `idle_timeout`).
+    /// The server went down (`true`) or came back: while down, idle connections
+    /// are closed and none is kept.
+    pub fn set_down(&self, down: bool) {
+        self.down.store(down, Ordering::Release);
+        if !down {
+            return;
+        }
+        let drained: Vec<Idle> = match self.idle.lock() {
+            Ok(mut idle) => idle.drain(..).collect(),
+            Err(_) => return,
+        };
+        self.stats.discarded.fetch_add(drained.len() as u64, Ordering::Relaxed);
+    }
+
+    pub fn is_down(&self) -> bool {
+        self.down.load(Ordering::Acquire)
+    }
+
     fn check_in(self: &Arc<Self>, mut conn: BackendConn, permit: OwnedSemaphorePermit) {
-        if conn.busy || conn.poisoned {
+        if conn.busy || conn.poisoned || self.is_down() {
             self.stats.discarded.fetch_add(1, Ordering::Relaxed);
             return;
         }

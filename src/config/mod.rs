@@ -72,11 +72,68 @@ pub struct AdminConfig {
     pub password: String,
 }
 
+/// Health checks, in HAProxy's vocabulary.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default)]
 pub struct MonitorConfig {
     pub user: String,
     pub password: String,
+    /// Check interval while a server's state is stable and it is up.
+    #[serde(with = "duration")]
+    pub inter: Duration,
+    /// Check interval while a state change is pending (between the first
+    /// failure and `fall`, or the first success and `rise`).
+    #[serde(with = "duration")]
+    pub fastinter: Duration,
+    /// Check interval while a server is down.
+    #[serde(with = "duration")]
+    pub downinter: Duration,
+    /// Consecutive successful checks for a down server to come up.
+    pub rise: u32,
+    /// Consecutive failed checks for an up server to go down.
+    pub fall: u32,
+    #[serde(with = "duration")]
+    pub connect_timeout: Duration,
+    /// Each check query must answer within this.
+    #[serde(with = "duration")]
+    pub query_timeout: Duration,
+    /// A replica further behind than this takes no reads.
+    #[serde(with = "duration")]
+    pub max_replication_lag: Duration,
+    /// While no master is known, writes wait this long for one to appear.
+    #[serde(with = "duration")]
+    pub failover_hold: Duration,
+    /// Replicas of a master that is down keep serving reads (by default they
+    /// are taken out with it: their data stopped at the master's failure).
+    pub replicas_serve_without_master: bool,
+}
+
+/// The check settings in force for one server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckSettings {
+    pub inter: Duration,
+    pub fastinter: Duration,
+    pub downinter: Duration,
+    pub rise: u32,
+    pub fall: u32,
+    pub connect_timeout: Duration,
+    pub query_timeout: Duration,
+    pub max_replication_lag: Duration,
+}
+
+impl MonitorConfig {
+    pub fn settings_for(&self, o: &ServerConfig) -> CheckSettings {
+        CheckSettings {
+            inter: o.inter.unwrap_or(self.inter),
+            fastinter: o.fastinter.unwrap_or(self.fastinter),
+            downinter: o.downinter.unwrap_or(self.downinter),
+            rise: o.rise.unwrap_or(self.rise),
+            fall: o.fall.unwrap_or(self.fall),
+            connect_timeout: self.connect_timeout,
+            query_timeout: self.query_timeout,
+            max_replication_lag: o.max_replication_lag.unwrap_or(self.max_replication_lag),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -138,6 +195,19 @@ pub struct ServerConfig {
     pub role: Role,
     #[serde(default = "default_weight")]
     pub weight: u32,
+    // Health-check settings for this server only (overriding `[monitor]`).
+    #[serde(default, with = "opt_duration", skip_serializing_if = "Option::is_none")]
+    pub inter: Option<Duration>,
+    #[serde(default, with = "opt_duration", skip_serializing_if = "Option::is_none")]
+    pub fastinter: Option<Duration>,
+    #[serde(default, with = "opt_duration", skip_serializing_if = "Option::is_none")]
+    pub downinter: Option<Duration>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rise: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fall: Option<u32>,
+    #[serde(default, with = "opt_duration", skip_serializing_if = "Option::is_none")]
+    pub max_replication_lag: Option<Duration>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -188,7 +258,21 @@ impl Default for BackendConfig {
 
 impl Default for MonitorConfig {
     fn default() -> Self {
-        Self { user: "monitor".into(), password: String::new() }
+        // HAProxy's defaults for inter, rise and fall.
+        Self {
+            user: "monitor".into(),
+            password: String::new(),
+            inter: Duration::from_secs(2),
+            fastinter: Duration::from_millis(500),
+            downinter: Duration::from_secs(2),
+            rise: 2,
+            fall: 3,
+            connect_timeout: Duration::from_secs(1),
+            query_timeout: Duration::from_secs(1),
+            max_replication_lag: Duration::from_secs(10),
+            failover_hold: Duration::from_secs(10),
+            replicas_serve_without_master: false,
+        }
     }
 }
 
@@ -243,6 +327,26 @@ mod duration {
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
         let text = String::deserialize(d)?;
         humantime::parse_duration(&text).map_err(|e| {
+            serde::de::Error::custom(format!("invalid duration {text:?}: {e} (write e.g. \"3s\", \"500ms\")"))
+        })
+    }
+}
+
+mod opt_duration {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+        match d {
+            Some(d) => super::duration::serialize(d, s),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+        let text = String::deserialize(d)?;
+        humantime::parse_duration(&text).map(Some).map_err(|e| {
             serde::de::Error::custom(format!("invalid duration {text:?}: {e} (write e.g. \"3s\", \"500ms\")"))
         })
     }

@@ -92,6 +92,23 @@ pub(super) fn validate(c: &Config) -> Vec<ConfigError> {
     if !(1..=65_536).contains(&c.routing.max_prepared_per_connection) {
         err("routing.max_prepared_per_connection".into(), "must be between 1 and 65536".into());
     }
+    let m = &c.monitor;
+    for (key, d) in [
+        ("inter", m.inter),
+        ("fastinter", m.fastinter),
+        ("downinter", m.downinter),
+        ("connect_timeout", m.connect_timeout),
+        ("query_timeout", m.query_timeout),
+    ] {
+        if d < std::time::Duration::from_millis(10) {
+            err(format!("monitor.{key}"), "must be at least 10ms".into());
+        }
+    }
+    for (key, n) in [("rise", m.rise), ("fall", m.fall)] {
+        if n == 0 {
+            err(format!("monitor.{key}"), "must be at least 1".into());
+        }
+    }
     if c.servers.is_empty() {
         err("servers".into(), "at least one server is required".into());
     }
@@ -106,6 +123,17 @@ pub(super) fn validate(c: &Config) -> Vec<ConfigError> {
         }
         if !names.insert(s.name.as_str()) {
             err(format!("servers[{i}].name"), format!("duplicate server name {:?}", s.name));
+        }
+        let o = s;
+        for (key, d) in [("inter", o.inter), ("fastinter", o.fastinter), ("downinter", o.downinter)] {
+            if d.is_some_and(|d| d < std::time::Duration::from_millis(10)) {
+                err(format!("servers[{i}].{key}"), "must be at least 10ms".into());
+            }
+        }
+        for (key, n) in [("rise", o.rise), ("fall", o.fall)] {
+            if n == Some(0) {
+                err(format!("servers[{i}].{key}"), "must be at least 1".into());
+            }
         }
         match check_address(&s.address) {
             Err(e) => err(format!("servers[{i}].address"), e),

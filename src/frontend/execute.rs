@@ -12,8 +12,7 @@ use super::session::{End, Held, Session};
 use super::tracking::{Learned, Observer};
 use crate::backend::statements::Prepared;
 use crate::backend::{BackendError, Guard};
-use crate::classify::{Classification, Effects};
-use crate::config::Role;
+use crate::classify::{Classification, Effects, StatementClass};
 use crate::protocol::command::{self, response_kind, ResponseKind};
 use crate::protocol::err::code;
 use crate::protocol::handshake::CLIENT_DEPRECATE_EOF;
@@ -32,6 +31,21 @@ impl Session {
     /// Runs a command on the right server and relays its reply. `raw` is the
     /// packet as the client framed it (forwarded as is); `payload` its content.
     pub(super) async fn execute(&mut self, raw: Bytes, payload: Bytes, reply_seq: u8) -> Result<(), End> {
+        match self.execute_once(raw.clone(), payload.clone(), reply_seq, false).await {
+            // Nothing reached the client yet and nothing ran: the statement runs
+            // again elsewhere (a read on another server, a write on the new master).
+            Err(End::Retry(why)) => {
+                debug!(reason = %why, "running the statement again");
+                match self.execute_once(raw, payload, reply_seq, true).await {
+                    Err(End::Retry(why)) => Err(End::BackendGone(why)),
+                    other => other,
+                }
+            }
+            other => other,
+        }
+    }
+
+    async fn execute_once(&mut self, raw: Bytes, payload: Bytes, reply_seq: u8, retry: bool) -> Result<(), End> {
         let rt = self.shared.runtime.load_full();
         let started = std::time::Instant::now();
         let cmd = payload.first().copied().unwrap_or(0xFF);
@@ -83,6 +97,10 @@ impl Session {
             self.held = None;
             self.handle.set_backend(usize::MAX, 0);
         }
+        if let Some(down) = self.held.as_ref().filter(|h| h.conn.pool().is_down()).map(|h| h.server) {
+            return self.lose_held_connection(down, &rt, reply_seq).await;
+        }
+        let was_free = self.held.is_none();
         let mut held = match self.held.take() {
             Some(h) => h,
             None => match self.connect_for(cmd, class.as_deref(), &rt).await {
@@ -138,7 +156,14 @@ impl Session {
             let mut relayed = Relayed::default();
             let mut observer = Observer::new(&self.tracking, &self.shared.writes);
             observer.read_only_transaction_on_replica =
-                self.pins.has(Pin::Transaction) && rt.servers.get(held.server).is_some_and(|s| s.role == Role::Replica);
+                self.pins.has(Pin::Transaction) && rt.master_index() != Some(held.server);
+            observer.hold_read_only_error = !retry
+                && was_free
+                && self.pins.is_empty()
+                && self.status & STATUS_AUTOCOMMIT != 0
+                && rt.master_index() == Some(held.server)
+                && class.as_ref().is_some_and(|c| c.class == StatementClass::Write)
+                && matches!(cmd, command::COM_QUERY | command::COM_STMT_EXECUTE);
             let result =
                 relay_reply(&mut held.conn.io, &mut self.client, &mut scanner, &mut observer, &mut relayed).await;
             learned = observer.learned;
@@ -153,6 +178,20 @@ impl Session {
                 }
                 Err(e) if e.is_backend_side() => {
                     held.conn.poisoned = true;
+                    let read = class.as_ref().is_some_and(|c| c.class == StatementClass::Read && c.hint.is_none());
+                    if was_free
+                        && read
+                        && relayed.bytes_to_client == 0
+                        && self.pins.is_empty()
+                        && rt.master_index() != Some(held.server)
+                        && matches!(cmd, command::COM_QUERY | command::COM_STMT_EXECUTE)
+                    {
+                        if let Some(s) = rt.servers.get(held.server) {
+                            s.mark_down(DOWN_AFTER_CONNECT_FAILURE);
+                        }
+                        self.handle.set_backend(usize::MAX, 0);
+                        return Err(End::Retry(format!("backend {} failed: {e}", held.conn.server.name)));
+                    }
                     warn!(server = %held.conn.server.name, error = %e, "backend failed during a command");
                     // The client is disconnected, which it reports as it would a
                     // server going away (2013). An ERR packet would not do: client
@@ -166,6 +205,18 @@ impl Session {
             }
         }
         held.conn.busy = false;
+        if learned.refused_read_only {
+            // The master turned read-only under us (a switchover): the write did
+            // not run, so it waits for the next master and runs there.
+            let old = held.server;
+            drop(held);
+            self.handle.set_backend(usize::MAX, 0);
+            if let Some(s) = rt.servers.get(old) {
+                s.health.check_now.notify_one();
+            }
+            self.wait_for_master_other_than(old, &rt).await;
+            return Err(End::Retry(format!("master {old} refused a write as read-only")));
+        }
         self.count(&held, class.as_ref(), started.elapsed(), rows, error_code.is_some(), &rt);
         if error_code == Some(code::ER_CONNECTION_KILLED) {
             // The server killed this connection and told the client so; like the
@@ -187,12 +238,14 @@ impl Session {
 
     /// A connection for a command when the session holds none.
     async fn connect_for(&mut self, cmd: u8, class: Option<&Classification>, rt: &Runtime) -> Result<Held, ErrPacket> {
-        let target = self.target(cmd, class, rt);
-        let server = match target {
+        let server = match self.target(cmd, class, rt) {
             Target::Server(i) => i,
             Target::Unavailable(why) => return Err(no_server(why)),
+            // Reads are not held: they fail at once when they would need a master.
+            Target::NoMaster if class.is_some_and(|c| c.class == StatementClass::Read) => return Err(no_master(rt)),
+            Target::NoMaster => self.wait_for_master(rt).await?,
         };
-        let is_read = rt.servers.get(server).is_some_and(|s| s.role == Role::Replica);
+        let is_read = rt.master_index() != Some(server);
         if !is_read {
             return self.checkout(server, rt).await.map_err(|(e, _)| e);
         }
@@ -220,9 +273,9 @@ impl Session {
                         warn!(server = %s.name, error = %err, "replica unavailable for reads, trying another server");
                     }
                     match read_target(rt, Some(server)) {
-                        Target::Server(next) if rt.master != Some(next) => server = next,
+                        Target::Server(next) if rt.master_index() != Some(next) => server = next,
                         Target::Server(next) => return self.checkout(next, rt).await.map_err(|(e, _)| e),
-                        Target::Unavailable(_) => return Err(err),
+                        Target::Unavailable(_) | Target::NoMaster => return Err(err),
                     }
                 }
             }
@@ -267,6 +320,7 @@ impl Session {
         match master(rt) {
             Target::Server(m) => self.checkout_with_ok(m, rt).await.map_err(|(e, _)| e),
             Target::Unavailable(why) => Err(no_server(why)),
+            Target::NoMaster => Err(no_master(rt)),
         }
     }
 
@@ -553,6 +607,61 @@ impl Session {
 
     /// Keeps the connection while something pins the session to it; otherwise it
     /// goes back to the pool, in the session's state, for anyone.
+    /// While no master is known (a switchover), a write waits up to
+    /// `failover_hold` for one to appear.
+    async fn wait_for_master(&self, rt: &Runtime) -> Result<usize, ErrPacket> {
+        let deadline = tokio::time::Instant::now() + rt.config.monitor.failover_hold;
+        loop {
+            let changed = self.shared.topology_changed.notified();
+            if let Some(m) = rt.master_index() {
+                return Ok(m);
+            }
+            if tokio::time::timeout_at(deadline, changed).await.is_err() {
+                return rt.master_index().ok_or_else(|| no_master(rt));
+            }
+        }
+    }
+
+    /// Waits (up to `failover_hold`) until the topology names a master other
+    /// than `old`, or none.
+    async fn wait_for_master_other_than(&self, old: usize, rt: &Runtime) {
+        let deadline = tokio::time::Instant::now() + rt.config.monitor.failover_hold;
+        loop {
+            let changed = self.shared.topology_changed.notified();
+            if rt.master_index() != Some(old) {
+                return;
+            }
+            if tokio::time::timeout_at(deadline, changed).await.is_err() {
+                return;
+            }
+        }
+    }
+
+    /// The session's pinned connection is on a server the health checks took
+    /// down: the connection and what lived on it are gone, which the client is
+    /// told (rather than left waiting on a dead server); the session goes on.
+    async fn lose_held_connection(&mut self, server: usize, rt: &Runtime, reply_seq: u8) -> Result<(), End> {
+        let name = rt.servers.get(server).map_or("?", |s| s.name.as_str()).to_owned();
+        let reason = rt.servers.get(server).map(|s| s.health.snapshot().reason).unwrap_or_default();
+        if let Some(mut held) = self.held.take() {
+            held.conn.poisoned = true;
+        }
+        let lost: Vec<&str> = self.pins.reasons().map(|p| p.name()).collect();
+        warn!(server = %name, pins = %lost.join(","), "session lost its connection to a server that went down");
+        self.pins.clear();
+        self.status = STATUS_AUTOCOMMIT;
+        self.handle.set_backend(usize::MAX, 0);
+        let err = ErrPacket::new(
+            code::CR_SERVER_LOST,
+            "08S01",
+            format!(
+                "rwsplit: server {name} went down ({reason}); the session's state there ({}) is lost",
+                if lost.is_empty() { "none".to_owned() } else { lost.join(", ") }
+            ),
+        );
+        self.reply_err(reply_seq, &err).await
+    }
+
     /// Per-server and per-digest stats of one command.
     fn count(
         &self,
@@ -569,7 +678,7 @@ impl Session {
             stats.errors.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         }
         if let Some(c) = class {
-            let on_master = rt.servers.get(held.server).is_none_or(|s| s.role == Role::Master);
+            let on_master = rt.master_index() == Some(held.server);
             self.shared.digests.record(&c.digest, on_master, elapsed, rows, failed);
         }
     }
@@ -590,7 +699,19 @@ impl Session {
     /// Logs the session in on the master (checking database and account) and
     /// returns the OK for the client.
     pub(super) async fn login_on_master(&mut self, rt: &Arc<Runtime>) -> Result<Vec<u8>, ErrPacket> {
-        let (held, ok) = self.master_conn(rt).await?;
+        let (held, ok) = match master(rt) {
+            // No master (a switchover, a dead master): reads can still be
+            // served, so the login is checked on a server that takes them.
+            Target::NoMaster => match read_target(rt, None) {
+                Target::Server(i) => self.checkout_with_ok(i, rt).await.map_err(|(e, _)| e)?,
+                // Nothing at all to serve it: wait for a master like a write.
+                _ => {
+                    let m = self.wait_for_master(rt).await?;
+                    self.checkout_with_ok(m, rt).await.map_err(|(e, _)| e)?
+                }
+            },
+            _ => self.master_conn(rt).await?,
+        };
         drop(held);
         Ok(match ok {
             Some(ok) => crate::protocol::track::rewrite_for_client(&ok, &self.tracking).unwrap_or(ok),
@@ -806,6 +927,12 @@ fn explains_state_change(class: Option<&Classification>, cmd: u8) -> bool {
                 | command::COM_SET_OPTION
         ),
     }
+}
+
+/// Why writes cannot run now, from the topology.
+pub(super) fn no_master(rt: &Runtime) -> ErrPacket {
+    let why = rt.topology.load().no_master.clone().unwrap_or_else(|| "no master is known".into());
+    ErrPacket::new(code::CR_CONN_HOST_ERROR, "08S01", format!("rwsplit: {why}"))
 }
 
 pub(super) fn no_server(why: &str) -> ErrPacket {

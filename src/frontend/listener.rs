@@ -33,6 +33,10 @@ pub struct Shared {
     pub writes: crate::session::WritePositions,
     pub digests: crate::stats::DigestStats,
     pub started: std::time::Instant,
+    /// A health check finished: the topology may have changed.
+    pub monitor_wake: Notify,
+    /// The topology changed (a master appeared, say).
+    pub topology_changed: Notify,
 }
 
 impl Shared {
@@ -47,6 +51,8 @@ impl Shared {
             writes: Default::default(),
             digests: crate::stats::DigestStats::new(DIGEST_STATS_CAPACITY),
             started: std::time::Instant::now(),
+            monitor_wake: Notify::new(),
+            topology_changed: Notify::new(),
         })
     }
 

@@ -75,6 +75,9 @@ pub(super) enum End {
     /// dropped the way the server would have dropped it.
     BackendGone(String),
     Error(String),
+    /// A statement failed before any of its reply reached the client and
+    /// without running: run it again.
+    Retry(String),
 }
 
 pub async fn run(shared: Arc<Shared>, socket: TcpStream, peer: SocketAddr, id: u32) {
@@ -97,7 +100,7 @@ pub async fn run(shared: Arc<Shared>, socket: TcpStream, peer: SocketAddr, id: u
         End::Shutdown => info!(user = %session.user, "session closed for shutdown"),
         End::Killed => info!(user = %session.user, "session killed"),
         End::Error(why) => warn!(user = %session.user, reason = %why, "session closed"),
-        End::BackendGone(why) => {
+        End::BackendGone(why) | End::Retry(why) => {
             warn!(user = %session.user, reason = %why, "session closed: its backend connection went away");
             session.client.abort();
             return;

@@ -24,6 +24,8 @@ pub struct Learned {
     pub insert_id: Option<u64>,
     /// The proxy-wide write epoch `last_gtid` made current.
     pub write_epoch: Option<u64>,
+    /// The master refused the write as read-only and the client was not told.
+    pub refused_read_only: bool,
 }
 
 pub struct Observer<'a> {
@@ -36,11 +38,20 @@ pub struct Observer<'a> {
     /// there for the replica's read_only (1290), where on the master it would
     /// fail for the transaction (1792); the client gets the master's error.
     pub read_only_transaction_on_replica: bool,
+    /// An autocommit write to the master that may run again elsewhere if the
+    /// master refuses it as read-only (a switchover in progress).
+    pub hold_read_only_error: bool,
 }
 
 impl<'a> Observer<'a> {
     pub fn new(client: &'a ClientTracking, writes: &'a WritePositions) -> Self {
-        Self { client, writes, learned: Learned::default(), read_only_transaction_on_replica: false }
+        Self {
+            client,
+            writes,
+            learned: Learned::default(),
+            read_only_transaction_on_replica: false,
+            hold_read_only_error: false,
+        }
     }
 }
 
@@ -81,6 +92,11 @@ impl OkObserver for Observer<'_> {
 
     fn on_err(&mut self, payload: &[u8]) -> Option<Vec<u8>> {
         let err = ErrPacket::parse(payload)?;
+        if self.hold_read_only_error && err.code == ER_OPTION_PREVENTS_STATEMENT {
+            // Nothing ran: the statement can go to the next master.
+            self.learned.refused_read_only = true;
+            return Some(Vec::new());
+        }
         if self.read_only_transaction_on_replica && err.code == ER_OPTION_PREVENTS_STATEMENT {
             let e = ErrPacket::new(
                 ER_CANT_EXECUTE_IN_READ_ONLY_TRANSACTION,

@@ -1,0 +1,229 @@
+//! One health check: what a server says about itself as the monitor user. The
+//! check reads facts; judging them (is this replica fit for reads?) is
+//! `verdict`, and choosing the master among servers is the topology's job.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::backend::{BackendConn, ServerAddr, SessionParams, TextRow};
+use crate::config::CheckSettings;
+use crate::protocol::handshake::{
+    CLIENT_LONG_PASSWORD, CLIENT_PLUGIN_AUTH, CLIENT_PLUGIN_AUTH_LENENC, CLIENT_PROTOCOL_41, CLIENT_SECURE_CONNECTION,
+};
+
+/// What a replica's replication looks like.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Replication {
+    pub io_running: bool,
+    pub sql_running: bool,
+    /// None: the server reported NULL (replication broken or stopped).
+    pub seconds_behind: Option<u64>,
+    /// `@@server_id` of the server it replicates from.
+    pub source_server_id: Option<u32>,
+    pub last_error: String,
+}
+
+/// What one check learned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Facts {
+    pub read_only: bool,
+    pub server_id: u32,
+    pub gtid_binlog_pos: String,
+    pub gtid_slave_pos: String,
+    /// None when the server replicates from nobody.
+    pub replication: Option<Replication>,
+}
+
+/// The monitor's own connection to one server, kept between checks.
+pub struct Checker {
+    server: Arc<ServerAddr>,
+    conn: Option<BackendConn>,
+}
+
+impl Checker {
+    pub fn new(server: Arc<ServerAddr>) -> Self {
+        Self { server, conn: None }
+    }
+
+    /// Runs one check. An error is the reason the check failed.
+    pub async fn check(&mut self, user: &str, password: &str, s: &CheckSettings) -> Result<Facts, String> {
+        let result = self.check_inner(user, password, s).await;
+        if result.is_err() {
+            // A connection that failed a check is not trusted with the next one.
+            self.conn = None;
+        }
+        result
+    }
+
+    async fn check_inner(&mut self, user: &str, password: &str, s: &CheckSettings) -> Result<Facts, String> {
+        if self.conn.is_none() {
+            let params = SessionParams {
+                user: user.to_owned(),
+                password: password.to_owned(),
+                database: None,
+                collation: 45,
+                capabilities: CLIENT_LONG_PASSWORD
+                    | CLIENT_PROTOCOL_41
+                    | CLIENT_SECURE_CONNECTION
+                    | CLIENT_PLUGIN_AUTH
+                    | CLIENT_PLUGIN_AUTH_LENENC,
+                mariadb_capabilities: 0,
+                max_packet: 1 << 24,
+            };
+            let (conn, _) = BackendConn::connect(self.server.clone(), &params, s.connect_timeout)
+                .await
+                .map_err(|e| short_error(&e.to_string()))?;
+            self.conn = Some(conn);
+        }
+        let Some(conn) = self.conn.as_mut() else { return Err("no connection".into()) };
+        let vars = timed(
+            s.query_timeout,
+            conn.query_rows("SELECT @@read_only, @@server_id, @@gtid_binlog_pos, @@gtid_slave_pos"),
+        )
+        .await?;
+        let row = vars.first().ok_or("no reply to the variables query")?;
+        let text = |i: usize| row.get(i).cloned().flatten().map(|v| String::from_utf8_lossy(&v).into_owned());
+        let read_only = text(0).is_some_and(|v| v != "0");
+        let server_id = text(1).and_then(|v| v.parse().ok()).unwrap_or(0);
+        let (names, rows) = timed(s.query_timeout, conn.query_table("SHOW ALL SLAVES STATUS")).await?;
+        Ok(Facts {
+            read_only,
+            server_id,
+            gtid_binlog_pos: text(2).unwrap_or_default(),
+            gtid_slave_pos: text(3).unwrap_or_default(),
+            replication: replication(&names, &rows),
+        })
+    }
+}
+
+async fn timed<T>(
+    limit: Duration,
+    fut: impl std::future::Future<Output = Result<T, crate::backend::BackendError>>,
+) -> Result<T, String> {
+    let started = Instant::now();
+    match tokio::time::timeout(limit, fut).await {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(e)) => Err(short_error(&e.to_string())),
+        Err(_) => Err(format!("check query timed out after {} ms", started.elapsed().as_millis())),
+    }
+}
+
+/// Error texts name the server already (the log line does too).
+fn short_error(e: &str) -> String {
+    e.split_once("): ").map_or(e, |(_, rest)| rest).to_owned()
+}
+
+/// The default (unnamed) replication connection of SHOW ALL SLAVES STATUS, or
+/// the first named one.
+fn replication(names: &[String], rows: &[TextRow]) -> Option<Replication> {
+    let col = |name: &str| names.iter().position(|n| n.eq_ignore_ascii_case(name));
+    let get = |row: &TextRow, name: &str| -> Option<String> {
+        col(name).and_then(|i| row.get(i).cloned().flatten()).map(|v| String::from_utf8_lossy(&v).into_owned())
+    };
+    let row = rows.iter().find(|r| get(r, "Connection_name").is_none_or(|n| n.is_empty())).or_else(|| rows.first())?;
+    let errors: Vec<String> =
+        ["Last_IO_Error", "Last_SQL_Error"].iter().filter_map(|c| get(row, c)).filter(|e| !e.is_empty()).collect();
+    Some(Replication {
+        io_running: get(row, "Slave_IO_Running").is_some_and(|v| v.eq_ignore_ascii_case("Yes")),
+        sql_running: get(row, "Slave_SQL_Running").is_some_and(|v| v.eq_ignore_ascii_case("Yes")),
+        seconds_behind: get(row, "Seconds_Behind_Master").and_then(|v| v.parse().ok()),
+        source_server_id: get(row, "Master_Server_Id").and_then(|v| v.parse().ok()).filter(|id| *id != 0),
+        last_error: errors.join("; "),
+    })
+}
+
+/// Whether a server that answered is healthy: a read-only server that
+/// replicates must have both threads running and its lag under the limit. The
+/// error is the reason it is not. (A read-only server replicating from nobody
+/// is healthy, a master set read-only during a switchover say; the topology
+/// keeps reads off it.)
+pub fn verdict(facts: &Facts, max_lag: Duration) -> Result<(), String> {
+    if !facts.read_only {
+        return Ok(());
+    }
+    let Some(r) = &facts.replication else {
+        return Ok(());
+    };
+    let with_error = |what: &str| {
+        if r.last_error.is_empty() {
+            what.to_owned()
+        } else {
+            format!("{what} ({})", r.last_error)
+        }
+    };
+    if !r.io_running {
+        return Err(with_error("replication IO thread stopped"));
+    }
+    if !r.sql_running {
+        return Err(with_error("replication SQL thread stopped"));
+    }
+    match r.seconds_behind {
+        None => Err("replication broken (Seconds_Behind_Master is NULL)".into()),
+        Some(lag) if Duration::from_secs(lag) > max_lag => {
+            Err(format!("replication lag {lag}s > {}s", max_lag.as_secs_f64()))
+        }
+        Some(_) => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn facts(io: bool, sql: bool, lag: Option<u64>) -> Facts {
+        Facts {
+            read_only: true,
+            server_id: 2,
+            gtid_binlog_pos: String::new(),
+            gtid_slave_pos: String::new(),
+            replication: Some(Replication {
+                io_running: io,
+                sql_running: sql,
+                seconds_behind: lag,
+                source_server_id: Some(1),
+                last_error: String::new(),
+            }),
+        }
+    }
+
+    #[test]
+    fn replicas_must_replicate_within_the_lag_limit() {
+        let max = Duration::from_secs(10);
+        assert_eq!(verdict(&facts(true, true, Some(3)), max), Ok(()));
+        assert_eq!(verdict(&facts(false, true, Some(3)), max), Err("replication IO thread stopped".into()));
+        assert_eq!(verdict(&facts(true, false, None), max), Err("replication SQL thread stopped".into()));
+        assert_eq!(
+            verdict(&facts(true, true, None), max).unwrap_err(),
+            "replication broken (Seconds_Behind_Master is NULL)"
+        );
+        assert_eq!(verdict(&facts(true, true, Some(42)), max), Err("replication lag 42s > 10s".into()));
+        let mut writable = facts(false, false, None);
+        writable.read_only = false;
+        assert_eq!(verdict(&writable, max), Ok(()), "a writable server's own replication does not matter");
+        let mut lonely = facts(true, true, Some(0));
+        lonely.replication = None;
+        assert_eq!(verdict(&lonely, max), Ok(()));
+    }
+
+    #[test]
+    fn picks_the_default_replication_connection() {
+        let names: Vec<String> =
+            ["Connection_name", "Slave_IO_Running", "Slave_SQL_Running", "Seconds_Behind_Master", "Master_Server_Id"]
+                .iter()
+                .map(|s| s.to_string())
+                .collect();
+        let row = |name: &str, io: &str, lag: Option<&str>| -> TextRow {
+            vec![
+                Some(name.as_bytes().to_vec()),
+                Some(io.as_bytes().to_vec()),
+                Some(b"Yes".to_vec()),
+                lag.map(|l| l.as_bytes().to_vec()),
+                Some(b"7".to_vec()),
+            ]
+        };
+        let r = replication(&names, &[row("other", "No", None), row("", "Yes", Some("4"))]).expect("replicating");
+        assert!(r.io_running && r.sql_running);
+        assert_eq!((r.seconds_behind, r.source_server_id), (Some(4), Some(7)));
+        assert_eq!(replication(&names, &[]), None);
+    }
+}

@@ -1,0 +1,414 @@
+//! Fault injection on a cluster of its own (ports 13406-13408, rebuilt for each
+//! test): servers killed, replication threads stopped, lag, promotion,
+//! split-brain, each under continuous reads and writes through the proxy.
+//! Each test prints how long detection took and what the clients saw.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::process::Command;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::{connect, Proxy};
+use mysql_async::prelude::*;
+
+const MASTER: u16 = 13406;
+const REPLICAS: [u16; 2] = [13407, 13408];
+
+/// The tests share one cluster: one at a time.
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+fn cluster_cmd(args: &[&str]) -> std::process::Output {
+    let out = Command::new("bash")
+        .arg(common::repo_root().join("tests/cluster/cluster.sh"))
+        .args(args)
+        .env("RWSPLIT_CLUSTER_DIR", common::repo_root().join(".cluster-fault"))
+        .env("RWSPLIT_MASTER_PORT", MASTER.to_string())
+        .env("RWSPLIT_REPLICA_PORTS", format!("{} {}", REPLICAS[0], REPLICAS[1]))
+        .output()
+        .expect("run cluster.sh");
+    assert!(out.status.success(), "cluster.sh {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    out
+}
+
+/// A freshly built cluster: master 13406, replicas replicating from it.
+fn fresh_cluster() {
+    cluster_cmd(&["destroy"]);
+    cluster_cmd(&["start"]);
+}
+
+/// Runs SQL as root on a node (unix socket).
+fn root(port: u16, sql: &str) -> String {
+    String::from_utf8_lossy(&cluster_cmd(&["sql", &port.to_string(), "-N", sql]).stdout).trim().to_owned()
+}
+
+fn kill_node(port: u16) {
+    let pidfile = common::repo_root().join(format!(".cluster-fault/node{port}/mariadbd.pid"));
+    let pid = std::fs::read_to_string(&pidfile).expect("pid file");
+    let ok = Command::new("kill").args(["-9", pid.trim()]).status().expect("kill").success();
+    assert!(ok, "kill -9 {pid}");
+}
+
+fn proxy() -> Proxy {
+    Proxy::builder()
+        .replace("127.0.0.1:13306", &format!("127.0.0.1:{MASTER}"))
+        .replace("127.0.0.1:13307", &format!("127.0.0.1:{}", REPLICAS[0]))
+        .replace("127.0.0.1:13308", &format!("127.0.0.1:{}", REPLICAS[1]))
+        .replace(
+            "[monitor]\n",
+            "[monitor]\ninter = \"200ms\"\nfastinter = \"100ms\"\ndowninter = \"200ms\"\nrise = 2\nfall = 2\n\
+             connect_timeout = \"300ms\"\nquery_timeout = \"500ms\"\nmax_replication_lag = \"2s\"\nfailover_hold = \"8s\"\n",
+        )
+        .replace("connect_timeout = \"3s\"", "connect_timeout = \"500ms\"")
+        .spawn()
+}
+
+/// What the load saw: errors by code (with one message each), reads and
+/// acknowledged writes.
+#[derive(Default)]
+struct Seen {
+    read_errors: BTreeMap<u16, (u64, String)>,
+    write_errors: BTreeMap<u16, (u64, String)>,
+    reads: u64,
+    /// Ids of inserts the proxy acknowledged.
+    acked: Vec<u64>,
+    /// Ports reads ran on.
+    read_ports: BTreeMap<u16, u64>,
+    /// Where each acknowledged write ran (its @@port), in order.
+    write_ports: Vec<(Instant, u16)>,
+}
+
+struct Load {
+    stop: Arc<AtomicBool>,
+    seen: Arc<Mutex<Seen>>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+fn code_of(e: &mysql_async::Error) -> (u16, String) {
+    match e {
+        mysql_async::Error::Server(s) => (s.code, s.message.clone()),
+        other => (0, other.to_string()),
+    }
+}
+
+/// Two readers and one writer through the proxy, each reconnecting after a
+/// connection-level error the way a pool would.
+async fn start_load(proxy: &Proxy) -> Load {
+    let mut setup = connect(&proxy.url("test")).await;
+    setup
+        .query_drop("CREATE TABLE IF NOT EXISTS fo (id BIGINT PRIMARY KEY, port INT) ENGINE=InnoDB")
+        .await
+        .expect("create table");
+    drop(setup);
+    let stop = Arc::new(AtomicBool::new(false));
+    let seen = Arc::new(Mutex::new(Seen::default()));
+    let next_id = Arc::new(AtomicU64::new(1));
+    let mut tasks = Vec::new();
+    for writer in [false, false, true] {
+        let (stop, seen, next_id, url) = (stop.clone(), seen.clone(), next_id.clone(), proxy.url("test"));
+        tasks.push(tokio::spawn(async move {
+            let mut conn: Option<mysql_async::Conn> = None;
+            while !stop.load(Ordering::Relaxed) {
+                if conn.is_none() {
+                    match mysql_async::Conn::new(mysql_async::Opts::from_url(&url).expect("url")).await {
+                        Ok(c) => conn = Some(c),
+                        Err(e) => {
+                            let (code, msg) = code_of(&e);
+                            {
+                                let mut s = seen.lock().expect("seen");
+                                let map = if writer { &mut s.write_errors } else { &mut s.read_errors };
+                                map.entry(code).or_insert((0, msg)).0 += 1;
+                            }
+                            tokio::time::sleep(Duration::from_millis(50)).await;
+                            continue;
+                        }
+                    }
+                }
+                let Some(c) = conn.as_mut() else { continue };
+                if writer {
+                    let id = next_id.fetch_add(1, Ordering::Relaxed);
+                    let r = c.exec_drop("INSERT INTO fo VALUES (?, @@port)", (id,)).await;
+                    match r {
+                        Ok(()) => {
+                            let port: Option<u16> =
+                                c.query_first(format!("SELECT port FROM fo WHERE id = {id}")).await.ok().flatten();
+                            let mut s = seen.lock().expect("seen");
+                            s.acked.push(id);
+                            s.write_ports.push((Instant::now(), port.unwrap_or(0)));
+                        }
+                        Err(e) => {
+                            let (code, msg) = code_of(&e);
+                            seen.lock().expect("seen").write_errors.entry(code).or_insert((0, msg)).0 += 1;
+                            if !matches!(e, mysql_async::Error::Server(_)) {
+                                conn = None;
+                            }
+                            tokio::time::sleep(Duration::from_millis(20)).await;
+                        }
+                    }
+                } else {
+                    match c.query_first::<u16, _>("SELECT @@port FROM fo LIMIT 1").await {
+                        Ok(port) => {
+                            let mut s = seen.lock().expect("seen");
+                            s.reads += 1;
+                            *s.read_ports.entry(port.unwrap_or(0)).or_default() += 1;
+                        }
+                        Err(e) => {
+                            let (code, msg) = code_of(&e);
+                            seen.lock().expect("seen").read_errors.entry(code).or_insert((0, msg)).0 += 1;
+                            if !matches!(e, mysql_async::Error::Server(_)) {
+                                conn = None;
+                            }
+                            tokio::time::sleep(Duration::from_millis(20)).await;
+                        }
+                    }
+                }
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        }));
+    }
+    Load { stop, seen, tasks }
+}
+
+impl Load {
+    async fn finish(self) -> Seen {
+        self.stop.store(true, Ordering::Relaxed);
+        for t in self.tasks {
+            let _ = t.await;
+        }
+        Arc::try_unwrap(self.seen).ok().expect("tasks done").into_inner().expect("seen")
+    }
+
+    fn reads(&self) -> u64 {
+        self.seen.lock().expect("seen").reads
+    }
+}
+
+/// Polls the admin port until `server`'s `column` satisfies `want`; returns
+/// how long that took.
+async fn wait_admin(
+    proxy: &Proxy,
+    server: &str,
+    column: &str,
+    want: impl Fn(&str) -> bool,
+    limit: Duration,
+) -> Duration {
+    let started = Instant::now();
+    let mut admin = connect(&proxy.admin_url()).await;
+    loop {
+        let rows: Vec<mysql_async::Row> = admin.query("SHOW SERVERS").await.expect("show servers");
+        let value = rows.iter().find(|r| r.get::<String, _>("name").as_deref() == Some(server)).and_then(|r| {
+            r.get_opt::<Option<String>, _>(column).and_then(|v| v.ok()).map(|v| v.unwrap_or_else(|| "NULL".into()))
+        });
+        if value.as_deref().is_some_and(&want) {
+            return started.elapsed();
+        }
+        assert!(started.elapsed() < limit, "{server}.{column} = {value:?} after {limit:?}\n{rows:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Every acknowledged write is on the master and on each replica listed.
+async fn assert_no_write_lost(seen: &Seen, ports: &[u16]) {
+    for port in ports {
+        let mut c = connect(&format!("mysql://app:app@127.0.0.1:{port}/test?prefer_socket=false")).await;
+        let ids: Vec<u64> = c.query("SELECT id FROM fo").await.expect("ids");
+        let missing: Vec<&u64> = seen.acked.iter().filter(|id| !ids.contains(id)).collect();
+        assert!(missing.is_empty(), "port {port} lacks acknowledged writes {missing:?}");
+    }
+}
+
+async fn wait_replicas_caught_up(master: u16, replicas: &[u16]) {
+    let pos = root(master, "SELECT @@gtid_binlog_pos");
+    for r in replicas {
+        let got = root(*r, &format!("SELECT MASTER_GTID_WAIT('{pos}', 30)"));
+        assert_eq!(got, "0", "replica {r} did not reach {pos}");
+    }
+}
+
+fn report(name: &str, detect: Duration, seen: &Seen) {
+    eprintln!(
+        "{name}: detected in {} ms; reads {} on {:?}, read errors {:?}; writes acknowledged {}, write errors {:?}",
+        detect.as_millis(),
+        seen.reads,
+        seen.read_ports,
+        seen.read_errors,
+        seen.acked.len(),
+        seen.write_errors
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn killed_replica_costs_no_read_errors_and_comes_back() {
+    let _one = SERIAL.lock().await;
+    fresh_cluster();
+    let proxy = proxy();
+    wait_admin(&proxy, "replica1", "reads", |v| v == "yes", Duration::from_secs(10)).await;
+    let load = start_load(&proxy).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    kill_node(REPLICAS[0]);
+    let detect = wait_admin(&proxy, "replica1", "state", |v| v == "DOWN", Duration::from_secs(10)).await;
+    let reads_before = load.reads();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert!(load.reads() > reads_before + 20, "reads go on");
+    cluster_cmd(&["start"]);
+    wait_admin(&proxy, "replica1", "reads", |v| v == "yes", Duration::from_secs(15)).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let seen = load.finish().await;
+    report("replica killed", detect, &seen);
+    assert!(seen.read_errors.is_empty(), "read errors: {:?}", seen.read_errors);
+    assert!(seen.write_errors.is_empty(), "write errors: {:?}", seen.write_errors);
+    assert!(
+        seen.read_ports.get(&REPLICAS[0]).is_some_and(|n| *n > 0),
+        "replica1 served reads again: {:?}",
+        seen.read_ports
+    );
+    wait_replicas_caught_up(MASTER, &REPLICAS).await;
+    assert_no_write_lost(&seen, &[MASTER, REPLICAS[0], REPLICAS[1]]).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn stopped_replication_threads_and_lag_take_a_replica_out_without_errors() {
+    let _one = SERIAL.lock().await;
+    fresh_cluster();
+    let proxy = proxy();
+    wait_admin(&proxy, "replica2", "reads", |v| v == "yes", Duration::from_secs(10)).await;
+    let load = start_load(&proxy).await;
+    let r2 = REPLICAS[1];
+    for (what, stop, start, reason) in [
+        ("SQL thread stopped", "STOP SLAVE SQL_THREAD", "START SLAVE SQL_THREAD", "SQL thread stopped"),
+        ("IO thread stopped", "STOP SLAVE IO_THREAD", "START SLAVE IO_THREAD", "IO thread stopped"),
+    ] {
+        root(r2, stop);
+        let detect = wait_admin(&proxy, "replica2", "reads", |v| v == "no", Duration::from_secs(10)).await;
+        wait_admin(&proxy, "replica2", "reason", |v| v.contains(reason), Duration::from_secs(5)).await;
+        eprintln!("{what}: out of reads in {} ms", detect.as_millis());
+        root(r2, start);
+        let back = wait_admin(&proxy, "replica2", "reads", |v| v == "yes", Duration::from_secs(10)).await;
+        eprintln!("{what}: back in {} ms after restart", back.as_millis());
+    }
+    // Lag: the replica applies events 4 s late, over the 2 s limit.
+    root(r2, "STOP SLAVE; CHANGE MASTER TO MASTER_DELAY = 4; START SLAVE");
+    let detect =
+        wait_admin(&proxy, "replica2", "reason", |v| v.contains("replication lag"), Duration::from_secs(15)).await;
+    eprintln!("lag: out of reads in {} ms", detect.as_millis());
+    root(r2, "STOP SLAVE; CHANGE MASTER TO MASTER_DELAY = 0; START SLAVE");
+    wait_admin(&proxy, "replica2", "reads", |v| v == "yes", Duration::from_secs(15)).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let seen = load.finish().await;
+    report("replication threads and lag", detect, &seen);
+    assert!(seen.read_errors.is_empty(), "read errors: {:?}", seen.read_errors);
+    assert!(seen.write_errors.is_empty(), "write errors: {:?}", seen.write_errors);
+    wait_replicas_caught_up(MASTER, &REPLICAS).await;
+    assert_no_write_lost(&seen, &[MASTER, REPLICAS[0], REPLICAS[1]]).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn promoted_replica_takes_writes_without_client_errors() {
+    let _one = SERIAL.lock().await;
+    fresh_cluster();
+    let proxy = proxy();
+    wait_admin(&proxy, "replica1", "reads", |v| v == "yes", Duration::from_secs(10)).await;
+    let load = start_load(&proxy).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (old, new, other) = (MASTER, REPLICAS[0], REPLICAS[1]);
+    // A planned switchover: the old master stops taking writes, the new one
+    // catches up and becomes writable, the others follow it.
+    root(old, "SET GLOBAL read_only = ON");
+    wait_admin(&proxy, "master", "role", |v| v != "master", Duration::from_secs(5)).await;
+    wait_replicas_caught_up(old, &[new, other]).await;
+    root(new, "STOP SLAVE; RESET SLAVE ALL; SET GLOBAL read_only = OFF");
+    let writable_at = Instant::now();
+    let taken = wait_admin(&proxy, "replica1", "role", |v| v == "master", Duration::from_secs(5)).await;
+    for port in [old, other] {
+        root(
+            port,
+            &format!(
+                "STOP SLAVE; CHANGE MASTER TO master_host='127.0.0.1', master_port={new}, master_user='repl', \
+                 master_password='repl', master_use_gtid=slave_pos, master_connect_retry=1; START SLAVE"
+            ),
+        );
+    }
+    wait_admin(&proxy, "replica2", "reads", |v| v == "yes", Duration::from_secs(15)).await;
+    wait_admin(&proxy, "master", "reads", |v| v == "yes", Duration::from_secs(15)).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let seen = load.finish().await;
+    report("promotion", taken, &seen);
+    assert!(taken < Duration::from_secs(3), "writes moved to the new master {taken:?} after it became writable");
+    let first_on_new = seen.write_ports.iter().find(|(_, p)| *p == new).map(|(t, _)| t.duration_since(writable_at));
+    eprintln!("promotion: first write on the new master {first_on_new:?} after it became writable");
+    assert!(first_on_new.is_some_and(|d| d < Duration::from_secs(3)), "{first_on_new:?}");
+    assert!(seen.write_errors.is_empty(), "writes were held, not failed: {:?}", seen.write_errors);
+    assert!(seen.read_errors.is_empty(), "read errors: {:?}", seen.read_errors);
+    wait_replicas_caught_up(new, &[old, other]).await;
+    assert_no_write_lost(&seen, &[old, new, other]).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn split_brain_never_accepts_a_write_and_reads_go_on() {
+    let _one = SERIAL.lock().await;
+    fresh_cluster();
+    let proxy = proxy();
+    wait_admin(&proxy, "replica1", "reads", |v| v == "yes", Duration::from_secs(10)).await;
+    let mut c = connect(&proxy.url("test")).await;
+    c.query_drop("CREATE TABLE IF NOT EXISTS fo (id BIGINT PRIMARY KEY, port INT)").await.expect("create");
+    root(REPLICAS[0], "SET GLOBAL read_only = OFF");
+    let detect = wait_admin(&proxy, "master", "role", |v| v != "master", Duration::from_secs(5)).await;
+    let started = Instant::now();
+    let err = c.query_drop("INSERT INTO fo VALUES (1, @@port)").await.expect_err("split-brain refuses writes");
+    let (code, msg) = code_of(&err);
+    eprintln!(
+        "split-brain: detected in {} ms; write refused after {} ms: {code} {msg}",
+        detect.as_millis(),
+        started.elapsed().as_millis()
+    );
+    assert_eq!(code, 2003, "{msg}");
+    assert!(msg.contains("split-brain") && msg.contains("master") && msg.contains("replica1"), "{msg}");
+    let port: Option<u16> = c.query_first("SELECT @@port").await.expect("reads go on");
+    assert_eq!(port, Some(REPLICAS[1]), "the healthy replica serves reads");
+    for p in [MASTER, REPLICAS[0]] {
+        let n = root(p, "SELECT COUNT(*) FROM test.fo");
+        assert_eq!(n, "0", "no write reached {p}");
+    }
+    root(REPLICAS[0], "SET GLOBAL read_only = ON");
+    wait_admin(&proxy, "master", "role", |v| v == "master", Duration::from_secs(5)).await;
+    c.query_drop("INSERT INTO fo VALUES (2, @@port)").await.expect("writes resume");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn killed_master_fails_writes_clearly_after_the_hold_and_recovers() {
+    let _one = SERIAL.lock().await;
+    fresh_cluster();
+    let proxy = proxy();
+    wait_admin(&proxy, "replica1", "reads", |v| v == "yes", Duration::from_secs(10)).await;
+    let mut c = connect(&proxy.url("test")).await;
+    c.query_drop("CREATE TABLE IF NOT EXISTS fo (id BIGINT PRIMARY KEY, port INT)").await.expect("create");
+    kill_node(MASTER);
+    let detect = wait_admin(&proxy, "master", "state", |v| v == "DOWN", Duration::from_secs(10)).await;
+    let started = Instant::now();
+    let err = c.query_drop("INSERT INTO fo VALUES (1, 0)").await.expect_err("no master");
+    let held = started.elapsed();
+    let (code, msg) = code_of(&err);
+    eprintln!(
+        "master killed: detected in {} ms; write failed after {} ms: {code} {msg}",
+        detect.as_millis(),
+        held.as_millis()
+    );
+    assert_eq!(code, 2003, "{msg}");
+    assert!(msg.contains("no writable master") && msg.contains("master down"), "{msg}");
+    assert!(held >= Duration::from_secs(7), "held for failover_hold (8s), not {held:?}");
+    // The master comes back: a client logging in and writing meanwhile waits
+    // for it and goes through.
+    let url = proxy.url("test");
+    let pending = tokio::spawn(async move {
+        let mut writer = connect(&url).await;
+        writer.query_drop("INSERT INTO fo VALUES (2, @@port)").await
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    cluster_cmd(&["start"]);
+    pending.await.expect("task").expect("the held write ran once the master was back");
+    let n: Option<u64> =
+        c.query_first("/* rwsplit:master */ SELECT COUNT(*) FROM fo WHERE id = 2").await.expect("count");
+    assert_eq!(n, Some(1));
+}
