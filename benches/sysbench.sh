@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # End-to-end throughput comparison: sysbench straight to the master, through
-# HAProxy (TCP mode, 1 thread) and through rwsplit, for three OLTP workloads.
+# HAProxy (TCP mode, 1 thread) and through rwsplit, for four OLTP workloads,
+# with each server's own query counters proving where the statements ran.
 #
 #   benches/sysbench.sh                 # from the repo root
 #   DURATION=30 benches/sysbench.sh
@@ -17,8 +18,39 @@
 #      --db-ps-mode=auto --mysql-ignore-errors=none, recording tps, p95 latency,
 #      errors (with their MySQL error numbers), and the proxy's CPU time
 #      (utime+stime from /proc/PID/stat) per query;
-#   5. prints a markdown table and the point-select rwsplit/HAProxy ratio; exits 1
-#      if any run had an error.
+#      Around each measured run it also reads Com_select, Com_insert, Com_update,
+#      Com_delete and Com_stmt_execute (SHOW GLOBAL STATUS, as the monitor user)
+#      on the master and every replica, so the deltas show which server ran what;
+#   5. prints two markdown tables (throughput with ratios to direct and to HAProxy
+#      from the same run; per-server query counts with the replicas' share of the
+#      selects) and the rwsplit/HAProxy and rwsplit/direct ratios of the read-only
+#      workloads; exits 1 if any run had an error.
+#
+# Workloads (WORKLOADS): a sysbench Lua script name, or one with the suffix
+# `_skip_trx`, which runs that script with `--skip_trx=on`:
+#   oltp_point_select        one primary-key SELECT per transaction, autocommit:
+#                            every statement may go to a replica;
+#   oltp_read_only           sysbench wraps each transaction's 14 reads in BEGIN ...
+#                            COMMIT, and a plain BEGIN (not START TRANSACTION READ
+#                            ONLY, which rwsplit would run on one replica) keeps the
+#                            whole transaction on the master: through rwsplit this
+#                            measures the proxy's overhead, not read splitting;
+#   oltp_read_only_skip_trx  the same reads without BEGIN/COMMIT (autocommit), so
+#                            rwsplit spreads them over the replicas;
+#   oltp_read_write          reads and writes in BEGIN ... COMMIT: all on the master.
+# Direct and HAProxy runs put every statement on the master by construction.
+#
+# The per-server counters are global. A replica's Com_insert/update/delete also
+# count replication applying the master's row events, so "writes" is about the
+# same on every server whichever way the client went: only the master's count
+# comes from clients (a write reaching a replica would fail with error 1290).
+# A replica's Com_select also counts rwsplit's own read-your-writes checks
+# (SELECT MASTER_GTID_WAIT before a read that follows writes), while sysbench's
+# statements are prepared (--db-ps-mode=auto) and show in stmt_execute as well.
+# Selects and stmt_execute also count anything else using the cluster at the same
+# time (the proxies' monitors, other tests), so small numbers on a server that
+# should be idle are noise; compare them with the run's sysbench query count
+# (which includes BEGIN/COMMIT, executed as prepared statements with ps-mode auto).
 #
 # Environment (defaults in brackets):
 #   DURATION [20]      seconds per measured run     WARMUP [3]   seconds of warm-up
@@ -29,8 +61,9 @@
 #                      as through any proxy); ignored errors are shown, not failed;
 #                      "none" makes any error fail the run
 #   THREADS [16]       sysbench threads             TABLES [4]   TABLE_SIZE [10000]
-#   WORKLOADS ["oltp_point_select oltp_read_only oltp_read_write"]
+#   WORKLOADS ["oltp_point_select oltp_read_only oltp_read_only_skip_trx oltp_read_write"]
 #   RWSPLIT_PORT [6035]  RWSPLIT_LOG [warn]  NO_BUILD [unset: build]
+#   MONITOR_USER [monitor]  MONITOR_PASSWORD [monitor]  reads the servers' counters
 #   RESULTS_DIR [target/sysbench/<timestamp>]  raw sysbench output and proxy logs
 #
 # The machine running this is small: client, three MariaDB servers and the proxy
@@ -49,9 +82,15 @@ IGNORE_ERRORS="${IGNORE_ERRORS:-1213}"
 THREADS="${THREADS:-16}"
 TABLES="${TABLES:-4}"
 TABLE_SIZE="${TABLE_SIZE:-10000}"
-read -r -a WORKLOADS <<<"${WORKLOADS:-oltp_point_select oltp_read_only oltp_read_write}"
+read -r -a WORKLOADS <<<"${WORKLOADS:-oltp_point_select oltp_read_only oltp_read_only_skip_trx oltp_read_write}"
 MASTER_PORT="${RWSPLIT_MASTER_PORT:-13306}"
 read -r -a REPLICA_PORTS <<<"${RWSPLIT_REPLICA_PORTS:-13307 13308}"
+SERVER_PORTS=("$MASTER_PORT" "${REPLICA_PORTS[@]}")
+# Short names for the counters table: master, replica1, replica2, ...
+SERVER_NAMES=(master)
+for ((i = 1; i <= ${#REPLICA_PORTS[@]}; i++)); do SERVER_NAMES+=("replica$i"); done
+MONITOR_USER="${MONITOR_USER:-monitor}"
+MONITOR_PASSWORD="${MONITOR_PASSWORD:-monitor}"
 HAPROXY_CFG="$REPO_ROOT/benches/haproxy.cfg"
 HAPROXY_PORT=6034 # must match the bind line in benches/haproxy.cfg
 RWSPLIT_PORT="${RWSPLIT_PORT:-6035}"
@@ -75,6 +114,9 @@ done
 [[ "$WARMUP" =~ ^[0-9]+$ ]] || die "WARMUP must be a non-negative integer (got '$WARMUP')"
 [[ "$ROUNDS" =~ ^[1-9][0-9]*$ ]] || die "ROUNDS must be a positive integer (got '$ROUNDS')"
 grep -q "bind 127.0.0.1:$HAPROXY_PORT\$" "$HAPROXY_CFG" || die "$HAPROXY_CFG must bind 127.0.0.1:$HAPROXY_PORT"
+for wl in "${WORKLOADS[@]}"; do
+    [[ "$wl" =~ ^[a-z_]+$ ]] || die "bad workload name '$wl'"
+done
 
 mkdir -p "$RESULTS_DIR"
 TMP_DIR="$(mktemp -d "${TMPDIR:-/tmp}/rwsplit-sysbench.XXXXXX")"
@@ -144,6 +186,29 @@ sql_tcp() {
     mariadb --no-defaults --connect-timeout=5 -h127.0.0.1 -P"$1" -u"$DB_USER" -p"$DB_PASS" -N -B -e "$2"
 }
 
+# The counters read around each measured run, in this order. SHOW GLOBAL STATUS
+# counts as Com_show_status, not Com_select, so reading them does not disturb them.
+COUNTERS=(Com_select Com_insert Com_update Com_delete Com_stmt_execute)
+# "port:value ..." for every counter on every server, one line.
+server_counters() {
+    local port out
+    for port in "${SERVER_PORTS[@]}"; do
+        out="$(mariadb --no-defaults --connect-timeout=5 -h127.0.0.1 -P"$port" -u"$MONITOR_USER" -p"$MONITOR_PASSWORD" \
+            -N -B -e "SHOW GLOBAL STATUS WHERE Variable_name IN ($(printf "'%s'," "${COUNTERS[@]}" | sed 's/,$//'))")" \
+            || die "cannot read the counters of 127.0.0.1:$port as $MONITOR_USER"
+        awk -v p="$port" '{ printf "%s:%s:%s ", p, $1, $2 }' <<<"$out"
+    done
+    echo
+}
+# Value of `counter` on `port` in a server_counters line (0 when absent).
+counter_of() { # line port counter
+    tr ' ' '\n' <<<"$1" | awk -F: -v p="$2" -v c="$3" '$1 == p && tolower($2) == tolower(c) { v = $3 } END { print v + 0 }'
+}
+
+# Workload name -> sysbench script and its extra options (see the header).
+workload_script() { if [[ "$1" == *_skip_trx ]]; then echo "${1%_skip_trx}"; else echo "$1"; fi; }
+workload_opts() { if [[ "$1" == *_skip_trx ]]; then echo "--skip_trx=on"; fi; }
+
 sysbench_common=(
     --db-driver=mysql --mysql-host=127.0.0.1 --mysql-user="$DB_USER" --mysql-password="$DB_PASS"
     --mysql-db="$DB_NAME" --tables="$TABLES" --table-size="$TABLE_SIZE"
@@ -209,6 +274,8 @@ TARGETS=(direct haproxy rwsplit)
 declare -A PORT_OF=([direct]="$MASTER_PORT" [haproxy]="$HAPROXY_PORT" [rwsplit]="$RWSPLIT_PORT")
 # Per run, keyed "workload|target|round".
 declare -A R_TPS=() R_P95=() R_Q=() R_TICKS=() R_ERRS=() R_IGN=() R_CODES=()
+# Counter deltas of the measured runs, keyed "workload|target|round|port|counter".
+declare -A R_CNT=()
 any_errors=0
 
 # Value from a sysbench report: `field` is the label before the colon.
@@ -216,8 +283,10 @@ report_value() { awk -v f="$2" -F': *' '$1 ~ "^ *"f"$" { split($2, a, " "); prin
 report_rate() { awk -v f="$2" -F': *' '$1 ~ "^ *"f"$" { sub(/^[^(]*\(/, "", $2); split($2, a, " "); print a[1]; exit }' "$1"; }
 
 sysbench_run() { # workload port seconds outfile
-    sysbench "$1" "${sysbench_common[@]}" --mysql-port="$2" --threads="$THREADS" --time="$3" \
-        --report-interval=0 --percentile=95 --db-ps-mode=auto --mysql-ignore-errors="$IGNORE_ERRORS" \
+    local opts
+    read -r -a opts <<<"$(workload_opts "$1")"
+    sysbench "$(workload_script "$1")" "${sysbench_common[@]}" "${opts[@]}" --mysql-port="$2" --threads="$THREADS" \
+        --time="$3" --report-interval=0 --percentile=95 --db-ps-mode=auto --mysql-ignore-errors="$IGNORE_ERRORS" \
         run >"$4" 2>&1
 }
 
@@ -261,10 +330,19 @@ for wl in "${WORKLOADS[@]}"; do
                 fi
             fi
             log "$wl via $target (127.0.0.1:$port), round $round/$ROUNDS: ${DURATION}s x $THREADS threads"
+            counters_before="$(server_counters)"
             if [[ -n "$pid" ]]; then before="$(cpu_ticks "$pid")"; fi
             rc=0
             sysbench_run "$wl" "$port" "$DURATION" "$out" || rc=$?
             if [[ -n "$pid" ]]; then R_TICKS[$key]=$(($(cpu_ticks "$pid") - before)); fi
+            counters_after="$(server_counters)"
+            per_server=""
+            for s in "${SERVER_PORTS[@]}"; do
+                for c in "${COUNTERS[@]}"; do
+                    R_CNT[$key|$s|$c]=$(($(counter_of "$counters_after" "$s" "$c") - $(counter_of "$counters_before" "$s" "$c")))
+                done
+                per_server+=" $s:${R_CNT[$key|$s|Com_select]}"
+            done
 
             R_TPS[$key]="$(report_rate "$out" 'transactions')"
             R_P95[$key]="$(report_value "$out" '95th percentile')"
@@ -286,6 +364,7 @@ for wl in "${WORKLOADS[@]}"; do
                     'BEGIN { printf "proxy_cpu=%sus/query (%.0f%% of a core)", (q > 0 ? sprintf("%.1f", t / hz * 1e6 / q) : "-"), t / hz / d * 100 }')"
             fi
             log "  tps=${R_TPS[$key]:--} p95=${R_P95[$key]:--}ms queries=${R_Q[$key]:--} errors=$errs ignored=${R_IGN[$key]:--} $cpu"
+            log "  Com_select per server:$per_server"
         done
     done
 done
@@ -303,8 +382,9 @@ median() { # values... ("" ignored) -> median, empty when none
         | awk '{ v[NR] = $1 } END { if (NR) printf "%.2f", NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }' || true
 }
 
-# Aggregates over rounds: median tps and p95, summed errors, CPU over all queries.
-declare -A TPS=() P95=() ERRS=() CPU_US=() ROUND_TPS=()
+# Aggregates over rounds: median tps and p95, summed errors, CPU over all queries,
+# summed per-server counters.
+declare -A TPS=() P95=() ERRS=() CPU_US=() ROUND_TPS=() CNT=()
 for wl in "${WORKLOADS[@]}"; do
     for target in "${TARGETS[@]}"; do
         k="$wl|$target"
@@ -318,6 +398,11 @@ for wl in "${WORKLOADS[@]}"; do
             ticks=$((ticks + ${R_TICKS[$key]:-0}))
             queries=$((queries + ${R_Q[$key]:-0}))
             codes+="${R_CODES[$key]:+,${R_CODES[$key]}}"
+            for s in "${SERVER_PORTS[@]}"; do
+                for c in "${COUNTERS[@]}"; do
+                    CNT[$k|$s|$c]=$((${CNT[$k|$s|$c]:-0} + ${R_CNT[$key|$s|$c]:-0}))
+                done
+            done
         done
         TPS[$k]="$(median "${tps[@]}")"
         P95[$k]="$(median "${p95[@]}")"
@@ -358,9 +443,42 @@ done
         done
     fi
     echo
-    if [[ -v "TPS[oltp_point_select|rwsplit]" ]]; then
-        echo "oltp_point_select rwsplit/haproxy tps ratio = $(ratio "${TPS[oltp_point_select|rwsplit]:-}" "${TPS[oltp_point_select|haproxy]:-}") (target >= 0.8)"
-    fi
+    servers=""
+    for i in "${!SERVER_PORTS[@]}"; do servers+="${servers:+, }${SERVER_NAMES[$i]} :${SERVER_PORTS[$i]}"; done
+    echo "Statements each server ran during the measured runs (GLOBAL STATUS deltas, summed over rounds; $servers)."
+    echo "writes = Com_insert + Com_update + Com_delete (on replicas: replication applying the master's);" \
+        "a prepared execution counts in stmt_execute and as its statement's Com_*; other clients of the cluster add noise."
+    echo
+    names="$(IFS=/; echo "${SERVER_NAMES[*]}")"
+    echo "| workload | target | sysbench queries | selects $names | replica share of selects | writes $names | stmt_execute $names |"
+    echo "|---|---|---:|---:|---:|---:|---:|"
+    for wl in "${WORKLOADS[@]}"; do
+        for target in "${TARGETS[@]}"; do
+            k="$wl|$target"
+            sel=() wr=() ex=() sel_all=0 sel_rep=0 queries=0
+            for ((round = 1; round <= ROUNDS; round++)); do queries=$((queries + ${R_Q[$k|$round]:-0})); done
+            for s in "${SERVER_PORTS[@]}"; do
+                n="${CNT[$k|$s|Com_select]:-0}"
+                sel+=("$n")
+                sel_all=$((sel_all + n))
+                [[ "$s" == "$MASTER_PORT" ]] || sel_rep=$((sel_rep + n))
+                wr+=("$((${CNT[$k|$s|Com_insert]:-0} + ${CNT[$k|$s|Com_update]:-0} + ${CNT[$k|$s|Com_delete]:-0}))")
+                ex+=("${CNT[$k|$s|Com_stmt_execute]:-0}")
+            done
+            share="$(awk -v r="$sel_rep" -v a="$sel_all" 'BEGIN { if (a > 0) printf "%.0f%%", r / a * 100; else print "-" }')"
+            printf '| %s | %s | %s | %s | %s | %s | %s |\n' "$wl" "$target" "$queries" \
+                "$(IFS=/; echo "${sel[*]}")" "$share" "$(IFS=/; echo "${wr[*]}")" "$(IFS=/; echo "${ex[*]}")"
+        done
+    done
+    echo
+    for wl in oltp_point_select oltp_read_only_skip_trx; do
+        [[ -v "TPS[$wl|rwsplit]" ]] || continue
+        target_note=""
+        [[ "$wl" != oltp_point_select ]] || target_note=" (target >= 0.8)"
+        echo "$wl tps ratios: rwsplit/direct = $(ratio "${TPS[$wl|rwsplit]:-}" "${TPS[$wl|direct]:-}")," \
+            "haproxy/direct = $(ratio "${TPS[$wl|haproxy]:-}" "${TPS[$wl|direct]:-}")," \
+            "rwsplit/haproxy = $(ratio "${TPS[$wl|rwsplit]:-}" "${TPS[$wl|haproxy]:-}")$target_note"
+    done
 } | tee "$RESULTS_DIR/summary.md"
 
 proxy_lines="$(grep -cE 'WARN|ERROR' "$RESULTS_DIR/rwsplit.log" || true)"
