@@ -4,42 +4,16 @@
 
 mod common;
 
-use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::{Proxy, MASTER_PORT};
 
-/// Debian's libmariadb-java (Connector/J 2.7).
-const JAR: &str = "/usr/share/java/mariadb-java-client.jar";
-
-fn require_tools() {
-    let javac = Command::new("javac").arg("-version").output();
-    assert!(
-        javac.as_ref().is_ok_and(|o| o.status.success()),
-        "javac is not available ({:?}): install a JDK (scripts/install-deps.sh installs default-jdk-headless)",
-        javac.err()
-    );
-    assert!(
-        Path::new(JAR).exists(),
-        "{JAR} is missing: install Debian's libmariadb-java (scripts/install-deps.sh does)"
-    );
-}
-
 #[test]
 fn jdbc_sees_the_same_as_direct() {
-    require_tools();
+    let java = common::compile_java(&common::repo_root().join("tests/clients/jdbc/JdbcCompat.java"));
     common::cluster();
-    let classes = tempfile::tempdir().expect("tempdir");
-    let source = common::repo_root().join("tests/clients/jdbc/JdbcCompat.java");
-    let compile_start = Instant::now();
-    let (ok, out, err) = common::run_with_timeout(
-        Command::new("javac").arg("-d").arg(classes.path()).arg("-cp").arg(JAR).arg(&source),
-        Duration::from_secs(120),
-    );
-    assert!(ok, "javac {} failed:\n{out}\n{err}", source.display());
-    println!("javac took {:.1?}", compile_start.elapsed());
-    let classpath = format!("{}:{JAR}", classes.path().display());
+    let classpath = &java.classpath;
 
     let proxy = Proxy::start();
     let start = Instant::now();
@@ -47,7 +21,7 @@ fn jdbc_sees_the_same_as_direct() {
         Command::new("java")
             .arg("-Xmx1g")
             .arg("-cp")
-            .arg(&classpath)
+            .arg(classpath)
             .arg("JdbcCompat")
             .arg(format!("127.0.0.1:{MASTER_PORT}"))
             .arg(proxy.addr()),
@@ -69,7 +43,7 @@ fn jdbc_sees_the_same_as_direct() {
         let (_, out, err) = common::run_with_timeout(
             Command::new("java")
                 .arg("-cp")
-                .arg(&classpath)
+                .arg(classpath)
                 .arg("JdbcCompat")
                 .arg("--drop")
                 .arg(format!("127.0.0.1:{MASTER_PORT}"))

@@ -4,22 +4,10 @@
 
 mod common;
 
-use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::{Proxy, MASTER_PORT};
-
-/// Debian's python3-pymysql is installed for the system interpreter; a `python3`
-/// earlier on PATH (pyenv) may lack it (the script re-executes itself with
-/// /usr/bin/python3 then anyway).
-fn python() -> &'static str {
-    if Path::new("/usr/bin/python3").exists() {
-        "/usr/bin/python3"
-    } else {
-        "python3"
-    }
-}
 
 #[test]
 fn pymysql_sees_the_same_as_direct() {
@@ -27,7 +15,7 @@ fn pymysql_sees_the_same_as_direct() {
     let script = common::repo_root().join("tests/clients/pymysql_compat.py");
     let start = Instant::now();
     let (ok, stdout, stderr) = common::run_with_timeout(
-        Command::new(python()).arg(&script).arg(MASTER_PORT.to_string()).arg(proxy.port.to_string()),
+        Command::new(common::system_python()).arg(&script).arg(MASTER_PORT.to_string()).arg(proxy.port.to_string()),
         Duration::from_secs(300),
     );
     println!("{stdout}");

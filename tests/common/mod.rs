@@ -222,6 +222,51 @@ pub fn run_with_timeout(cmd: &mut Command, timeout: Duration) -> (bool, String, 
     }
 }
 
+/// Debian's libmariadb-java (Connector/J 2.7).
+pub const JDBC_JAR: &str = "/usr/share/java/mariadb-java-client.jar";
+
+/// Java classes compiled into a temporary directory (removed on drop).
+pub struct JavaClasses {
+    _dir: tempfile::TempDir,
+    /// The classes and the JDBC driver, for `java -cp`.
+    pub classpath: String,
+}
+
+/// Compiles one Java source file (tests/clients/...) against the JDBC driver.
+pub fn compile_java(source: &Path) -> JavaClasses {
+    let javac = Command::new("javac").arg("-version").output();
+    assert!(
+        javac.as_ref().is_ok_and(|o| o.status.success()),
+        "javac is not available ({:?}): install a JDK (scripts/install-deps.sh installs default-jdk-headless)",
+        javac.err()
+    );
+    assert!(
+        Path::new(JDBC_JAR).exists(),
+        "{JDBC_JAR} is missing: install Debian's libmariadb-java (scripts/install-deps.sh does)"
+    );
+    let dir = tempfile::tempdir().expect("tempdir");
+    let start = Instant::now();
+    let (ok, out, err) = run_with_timeout(
+        Command::new("javac").arg("-d").arg(dir.path()).arg("-cp").arg(JDBC_JAR).arg(source),
+        Duration::from_secs(120),
+    );
+    assert!(ok, "javac {} failed:\n{out}\n{err}", source.display());
+    println!("javac {} took {:.1?}", source.display(), start.elapsed());
+    let classpath = format!("{}:{JDBC_JAR}", dir.path().display());
+    JavaClasses { _dir: dir, classpath }
+}
+
+/// Debian's python3-pymysql is installed for the system interpreter; a `python3`
+/// earlier on PATH (pyenv) may lack it (the scripts re-execute themselves with
+/// /usr/bin/python3 then anyway).
+pub fn system_python() -> &'static str {
+    if Path::new("/usr/bin/python3").exists() {
+        "/usr/bin/python3"
+    } else {
+        "python3"
+    }
+}
+
 pub fn path_exists(p: &str) -> bool {
     Path::new(p).exists()
 }
