@@ -30,22 +30,7 @@ const REPLICA2: u16 = 13308;
 
 /// Cases whose expectation the proxy does not meet yet: (client, case, why).
 /// Their mismatches are printed but do not fail the test.
-const KNOWN_BUGS: &[(&str, &str, &str)] = &[
-    (
-        "pymysql",
-        "stored_function_user_variable",
-        "without CLIENT_DEPRECATE_EOF a result set ends in an EOF packet, which carries no session \
-         tracking: the user variable a stored function set in a SELECT is not noticed, the session is \
-         not pinned, and the next read (on a replica) sees NULL",
-    ),
-    ("cli", "stored_function_user_variable", "as for pymysql: the mysql client does not use CLIENT_DEPRECATE_EOF"),
-    (
-        "cli",
-        "last_insert_id_new_session",
-        "a pooled master connection keeps the LAST_INSERT_ID() of the session that used it before; the \
-         proxy restores a session's own id but does not reset it to 0 for a session that inserted nothing",
-    ),
-];
+const KNOWN_BUGS: &[(&str, &str, &str)] = &[];
 
 /// What a client observed for one case.
 #[derive(Default)]

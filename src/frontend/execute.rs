@@ -16,7 +16,7 @@ use crate::classify::{Classification, Effects, StatementClass};
 use crate::protocol::command::{self, response_kind, ResponseKind};
 use crate::protocol::err::code;
 use crate::protocol::handshake::CLIENT_DEPRECATE_EOF;
-use crate::protocol::ok::{STATUS_AUTOCOMMIT, STATUS_CURSOR_EXISTS, STATUS_IN_TRANS};
+use crate::protocol::ok::{SESSION_STATE_CHANGED, STATUS_AUTOCOMMIT, STATUS_CURSOR_EXISTS, STATUS_IN_TRANS};
 use crate::protocol::response::{ResponseScanner, Step};
 use crate::protocol::ErrPacket;
 use crate::relay::{relay_reply, Relayed};
@@ -175,6 +175,12 @@ impl Session {
                     error_code = scanner.error_code();
                     warnings = scanner.warnings();
                     rows = scanner.rows();
+                    // A result set ending in a classic EOF (clients without
+                    // DEPRECATE_EOF) can flag a state change (a stored function
+                    // set a user variable) without saying what changed.
+                    if !scanner.last_was_ok() && scanner.status().is_some_and(|s| s & SESSION_STATE_CHANGED != 0) {
+                        learned.state_changed = true;
+                    }
                 }
                 Err(e) if e.is_backend_side() => {
                     held.conn.poisoned = true;
@@ -409,7 +415,9 @@ impl Session {
     /// session's last insert ran on another connection, its value is put here.
     async fn restore_last_insert_id(&mut self, held: &mut Held) {
         let here = (held.server, held.conn.greeting.connection_id);
-        if self.last_insert_id == 0 || self.last_write_thread == Some(here) {
+        // Zero too: a pooled connection remembers the id of whichever session
+        // inserted on it last, which this session must not see.
+        if self.last_write_thread == Some(here) {
             return;
         }
         let sql = format!("DO LAST_INSERT_ID({})", self.last_insert_id);

@@ -303,7 +303,7 @@ def classes():
         for _ in range(2):
             port, v = row(c, "SELECT @@port, @sys.statement_truncate_len")
             ran("stored_function_user_variable", "master", port)
-            check("stored_function_user_variable", v == 64, "@sys.statement_truncate_len %r on %s" % (v, port))
+            check("stored_function_user_variable", str(v) == "64", "@sys.statement_truncate_len %r on %s" % (v, port))
         c.close()
 
 
