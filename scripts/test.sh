@@ -14,6 +14,12 @@ fi
 cleanup() {
     # Leave a cluster that was already running (a developer's) as it was.
     if [[ $started_cluster == 1 ]]; then tests/cluster/cluster.sh stop || true; fi
+    # The fault-injection tests (tests/failover.rs) build their own cluster on
+    # 13406-13408 and rebuild it for every test: it is always theirs to remove.
+    if [[ -d .cluster-fault ]]; then
+        RWSPLIT_CLUSTER_DIR="$PWD/.cluster-fault" RWSPLIT_MASTER_PORT=13406 RWSPLIT_REPLICA_PORTS="13407 13408" \
+            tests/cluster/cluster.sh destroy || true
+    fi
 }
 trap cleanup EXIT
 tests/cluster/cluster.sh start
