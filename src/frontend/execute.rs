@@ -185,8 +185,12 @@ impl Session {
                 Err(e) if e.is_backend_side() => {
                     held.conn.poisoned = true;
                     let read = class.as_ref().is_some_and(|c| c.class == StatementClass::Read && c.hint.is_none());
+                    // A KILL through the proxy ends the connection on purpose:
+                    // the statement must not come back to life elsewhere.
+                    let killing = self.handle.killing.load(std::sync::atomic::Ordering::Relaxed);
                     if was_free
                         && read
+                        && !killing
                         && relayed.bytes_to_client == 0
                         && self.pins.is_empty()
                         && rt.master_index() != Some(held.server)
