@@ -108,7 +108,11 @@ impl Session {
                 Err(err) => return self.reply_err(reply_seq, &err).await,
             },
         };
-        if class.as_ref().is_some_and(|c| c.effects.has(Effects::PREVIOUS_RESULT)) {
+        // Only for LAST_INSERT_ID() itself: the restoring statement would reset
+        // ROW_COUNT() and the warnings other PREVIOUS_RESULT statements read.
+        if class.as_ref().is_some_and(|c| {
+            c.effects.has(Effects::PREVIOUS_RESULT) && c.digest.to_ascii_uppercase().contains("LAST_INSERT_ID")
+        }) {
             self.restore_last_insert_id(&mut held).await;
         }
         if cmd == command::COM_STMT_PREPARE {
