@@ -5,6 +5,7 @@ pub mod backend;
 pub mod balance;
 pub mod classify;
 pub mod config;
+pub mod control;
 pub mod frontend;
 pub mod monitor;
 pub mod protocol;

@@ -4,14 +4,12 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use anyhow::Context;
 use clap::Parser;
-use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tracing::{error, info, warn};
 
 use rwsplit::config::Config;
-use rwsplit::frontend::{self, Shared};
+use rwsplit::frontend::Shared;
 use rwsplit::runtime::Runtime;
 
 #[derive(Parser, Debug)]
@@ -60,7 +58,7 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    match runtime.block_on(run(config)) {
+    match runtime.block_on(run(config, cli.config.clone())) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             error!("{e:#}");
@@ -69,31 +67,24 @@ fn main() -> ExitCode {
     }
 }
 
-async fn run(config: Config) -> anyhow::Result<()> {
+async fn run(config: Config, path: PathBuf) -> anyhow::Result<()> {
     let config = Arc::new(config);
-    let listener = TcpListener::bind(&config.proxy.listen)
-        .await
-        .with_context(|| format!("cannot listen on {}", config.proxy.listen))?;
-    let admin = match config.admin.listen.as_str() {
-        "" => None,
-        addr => Some(TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr} (admin)"))?),
-    };
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
-    let shared = Shared::new(Runtime::build(config.clone(), None), shutdown_rx);
+    let shared = Shared::new(Runtime::build(config.clone(), None), shutdown_rx, path);
+    if let Err(errors) = rwsplit::control::start(&shared).await {
+        let text: Vec<String> = errors.iter().map(ToString::to_string).collect();
+        anyhow::bail!("{}", text.join("; "));
+    }
+    rwsplit::monitor::start(shared.clone());
     info!(listen = %config.proxy.listen, admin = %config.admin.listen, servers = config.servers.len(), "rwsplit ready");
 
-    rwsplit::monitor::start(shared.clone());
-    if let Some(admin) = admin {
-        tokio::spawn(rwsplit::admin::serve(admin, shared.clone()));
-    }
-    let serving = tokio::spawn(frontend::serve(listener, shared.clone()));
-    wait_for_termination().await;
+    wait_for_termination(&shared).await;
     info!(sessions = shared.active_sessions(), "shutting down: no new connections, draining sessions");
     let _ = shutdown_tx.send(true);
-    let _ = serving.await;
-    let left = shared.drained(config.proxy.shutdown_timeout).await;
+    let timeout = shared.runtime.load().config.proxy.shutdown_timeout;
+    let left = shared.drained(timeout).await;
     if left > 0 {
-        warn!(sessions = left, timeout = ?config.proxy.shutdown_timeout, "closing sessions still open after shutdown_timeout");
+        warn!(sessions = left, ?timeout, "closing sessions still open after shutdown_timeout");
     } else {
         info!("all sessions drained");
     }
@@ -108,14 +99,24 @@ fn log_filter() -> tracing_subscriber::EnvFilter {
     tracing_subscriber::EnvFilter::try_new(&spec).unwrap_or_else(|_| "info,sqlparser=warn".into())
 }
 
-async fn wait_for_termination() {
+/// Serves SIGHUP (reload) until SIGTERM or SIGINT.
+async fn wait_for_termination(shared: &Arc<Shared>) {
     use tokio::signal::unix::{signal, SignalKind};
-    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
+    let (Ok(mut term), Ok(mut int), Ok(mut hup)) =
+        (signal(SignalKind::terminate()), signal(SignalKind::interrupt()), signal(SignalKind::hangup()))
+    else {
         let _ = tokio::signal::ctrl_c().await;
         return;
     };
-    tokio::select! {
-        _ = term.recv() => info!("SIGTERM received"),
-        _ = int.recv() => info!("SIGINT received"),
+    loop {
+        tokio::select! {
+            _ = term.recv() => return info!("SIGTERM received"),
+            _ = int.recv() => return info!("SIGINT received"),
+            _ = hup.recv() => {
+                info!("SIGHUP received: reloading {}", shared.control.path.display());
+                // Failures are logged with every problem's key path.
+                let _ = rwsplit::control::reload_file(shared).await;
+            }
+        }
     }
 }

@@ -12,7 +12,7 @@ use crate::balance::Wheel;
 use crate::classify::{Classifier, ClassifyOptions};
 use arc_swap::ArcSwap;
 
-use crate::config::{Config, Role};
+use crate::config::{Config, Role, ServerState};
 use crate::monitor::{ServerHealth, ServerView, Topology};
 use crate::protocol::auth::StoredPassword;
 use crate::session::ReadYourWrites;
@@ -29,6 +29,8 @@ pub struct Server {
     pub name: String,
     pub role: Role,
     pub weight: u32,
+    /// Ready, or drained from the admin port.
+    pub state: ServerState,
     pub pool: Arc<Pool>,
     /// What the health checks say; carried over a reload like the pool.
     pub health: Arc<ServerHealth>,
@@ -90,6 +92,7 @@ impl Runtime {
                     name: s.name.clone(),
                     role: s.role,
                     weight: s.weight,
+                    state: s.state,
                     pool,
                     health: old.map(|old| old.health.clone()).unwrap_or_default(),
                     down_until_ms: AtomicU64::new(0),
@@ -171,9 +174,12 @@ impl Runtime {
             .zip(&states)
             .map(|(s, h)| ServerView {
                 name: &s.name,
+                address: &s.pool.server.address,
+                reason: &h.reason,
                 configured_master: s.role == Role::Master,
                 state: h.state,
                 facts: h.facts.as_ref(),
+                drained: !s.state.is_ready(),
             })
             .collect();
         crate::monitor::compute(&views, self.config.monitor.replicas_serve_without_master)

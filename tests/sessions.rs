@@ -135,6 +135,8 @@ async fn unreachable_backend_is_a_clear_error_within_connect_timeout() {
     let proxy = Proxy::builder()
         .replace("address = \"127.0.0.1:13306\"", &format!("address = \"127.0.0.1:{closed}\""))
         .replace("connect_timeout = \"3s\"", "connect_timeout = \"1s\"")
+        // A login with no server to serve it waits for a master this long.
+        .replace("[monitor]\n", "[monitor]\nfailover_hold = \"1s\"\n")
         .spawn();
     let start = Instant::now();
     let e = Conn::new(Opts::from_url(&proxy.url("test")).expect("url")).await.expect_err("no master");

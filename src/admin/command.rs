@@ -1,6 +1,8 @@
 //! The admin port's language: a handful of case-insensitive commands, parsed
 //! by words. Anything else is an error that names what is understood.
 
+use crate::config::{Role, ServerState};
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
     ShowServers,
@@ -16,6 +18,25 @@ pub enum Command {
     ShowConfig,
     ShowStatus,
     ResetDigests,
+    SetWeight {
+        server: String,
+        weight: u32,
+    },
+    SetState {
+        server: String,
+        state: ServerState,
+    },
+    AddServer {
+        name: String,
+        address: String,
+        role: Role,
+        weight: u32,
+    },
+    RemoveServer {
+        server: String,
+    },
+    Reload,
+    SaveConfig,
     Help,
     /// `SELECT @@version_comment LIMIT 1` and the like: what client libraries
     /// ask at login. The names as written.
@@ -31,9 +52,40 @@ pub struct ParseError(pub String);
 
 pub fn parse(text: &str) -> Result<Command, ParseError> {
     let text = text.trim().trim_end_matches(';').trim();
-    let words: Vec<String> = text.split_whitespace().map(|w| w.to_ascii_uppercase()).collect();
+    // Names and addresses keep their case; keywords are matched upper-cased.
+    let original: Vec<&str> = text.split_whitespace().collect();
+    let words: Vec<String> = original.iter().map(|w| w.to_ascii_uppercase()).collect();
     let words: Vec<&str> = words.iter().map(String::as_str).collect();
+    let arg = |i: usize| unquote(original.get(i).copied().unwrap_or_default());
     match words.as_slice() {
+        ["SET", "SERVER", _, "WEIGHT", n] => match n.parse() {
+            Ok(weight) if weight <= 1000 => Ok(Command::SetWeight { server: arg(2), weight }),
+            _ => Err(ParseError(format!("WEIGHT wants a number from 0 to 1000, not '{n}'"))),
+        },
+        ["SET", "SERVER", _, state @ ("DRAIN" | "MAINT" | "READY")] => Ok(Command::SetState {
+            server: arg(2),
+            state: match *state {
+                "DRAIN" => ServerState::Drain,
+                "MAINT" => ServerState::Maint,
+                _ => ServerState::Ready,
+            },
+        }),
+        ["SET", "SERVER", ..] => Err(ParseError("usage: SET SERVER <name> WEIGHT <n> | DRAIN | MAINT | READY".into())),
+        ["ADD", "SERVER", _, _, role @ ("MASTER" | "REPLICA"), rest @ ..] => {
+            let weight = match rest {
+                [] => 1,
+                ["WEIGHT", n] => n.parse().map_err(|_| ParseError(format!("WEIGHT wants a number, not '{n}'")))?,
+                _ => return Err(ParseError("usage: ADD SERVER <name> <host:port> MASTER|REPLICA [WEIGHT <n>]".into())),
+            };
+            let role = if *role == "MASTER" { Role::Master } else { Role::Replica };
+            Ok(Command::AddServer { name: arg(2), address: arg(3), role, weight })
+        }
+        ["ADD", "SERVER", ..] => {
+            Err(ParseError("usage: ADD SERVER <name> <host:port> MASTER|REPLICA [WEIGHT <n>]".into()))
+        }
+        ["REMOVE", "SERVER", _] => Ok(Command::RemoveServer { server: arg(2) }),
+        ["RELOAD"] | ["RELOAD", "CONFIG"] => Ok(Command::Reload),
+        ["SAVE", "CONFIG"] => Ok(Command::SaveConfig),
         ["SHOW", "SERVERS"] => Ok(Command::ShowServers),
         ["SHOW", "POOLS"] => Ok(Command::ShowPools),
         ["SHOW", "CLIENTS"] => Ok(Command::ShowClients),
@@ -88,8 +140,19 @@ pub const HELP: &[(&str, &str)] = &[
     ("SHOW CONFIG", "the running configuration, one key per row (passwords hidden)"),
     ("SHOW STATUS", "process-wide counters"),
     ("RESET DIGESTS", "forget digest statistics"),
+    ("SET SERVER name WEIGHT n", "change a server's share of reads (0 to 1000)"),
+    ("SET SERVER name DRAIN | MAINT | READY", "stop new work on a server (what runs finishes), or take it back"),
+    ("ADD SERVER name host:port MASTER|REPLICA [WEIGHT n]", "add a server to the running config"),
+    ("REMOVE SERVER name", "remove a server; its running work finishes, then its connections close"),
+    ("RELOAD", "re-read the config file (as SIGHUP does)"),
+    ("SAVE CONFIG", "write the running config to the file (previous kept as .prev)"),
     ("SHOW COMMANDS", "this list"),
 ];
+
+/// `name`, `'name'` or `"name"`.
+fn unquote(s: &str) -> String {
+    s.trim_matches(|c| c == '\'' || c == '"' || c == '`').to_owned()
+}
 
 fn shorten(s: &str) -> String {
     const MAX: usize = 80;
@@ -114,6 +177,30 @@ mod tests {
             Ok(Command::Variables(vec!["@@max_allowed_packet".into(), "@@session.wait_timeout".into()]))
         );
         assert!(parse("SELECT @@a, 1").is_err());
+    }
+
+    #[test]
+    fn server_commands_keep_names_as_written() {
+        assert_eq!(
+            parse("set server Replica1 weight 3"),
+            Ok(Command::SetWeight { server: "Replica1".into(), weight: 3 })
+        );
+        assert_eq!(
+            parse("SET SERVER 'r2' drain"),
+            Ok(Command::SetState { server: "r2".into(), state: ServerState::Drain })
+        );
+        assert_eq!(
+            parse("add server r3 127.0.0.1:13309 replica weight 2"),
+            Ok(Command::AddServer {
+                name: "r3".into(),
+                address: "127.0.0.1:13309".into(),
+                role: Role::Replica,
+                weight: 2
+            })
+        );
+        assert_eq!(parse("remove server r3;"), Ok(Command::RemoveServer { server: "r3".into() }));
+        assert!(parse("SET SERVER r1 WEIGHT -1").unwrap_err().0.contains("WEIGHT wants"));
+        assert!(parse("ADD SERVER r3").unwrap_err().0.contains("usage: ADD SERVER"));
     }
 
     #[test]

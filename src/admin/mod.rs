@@ -3,6 +3,7 @@
 //! auth, not on a separate server library (docs/decisions/0001).
 
 mod command;
+mod edit;
 mod resultset;
 mod views;
 
@@ -42,14 +43,17 @@ const ADMIN_CAPABILITIES: u32 = CLIENT_LONG_PASSWORD
     | CLIENT_CONNECT_ATTRS
     | CLIENT_PLUGIN_AUTH_LENENC;
 const ER_PARSE_ERROR: u16 = 1064;
+/// The change would make an invalid config (or could not be applied): nothing changed.
+const ER_CONFIG_REFUSED: u16 = 1105;
 
-/// Accepts admin connections until shutdown.
-pub async fn serve(listener: TcpListener, shared: Arc<Shared>) {
+/// Accepts admin connections until shutdown or `stop` (a reload moved it).
+pub async fn serve(listener: TcpListener, shared: Arc<Shared>, mut stop: tokio::sync::watch::Receiver<bool>) {
     let mut shutdown = shared.shutdown.clone();
     loop {
         let accepted = tokio::select! {
             r = listener.accept() => r,
             _ = shutdown.wait_for(|s| *s) => break,
+            _ = stop.wait_for(|s| *s) => break,
         };
         match accepted {
             Ok((socket, peer)) => {
@@ -93,7 +97,7 @@ async fn run(shared: Arc<Shared>, socket: TcpStream, peer: SocketAddr) {
         let reply = match payload.first().copied() {
             Some(com::COM_QUIT) => break,
             Some(com::COM_PING | com::COM_INIT_DB) => Reply::Ok,
-            Some(com::COM_QUERY) => execute(&shared, &String::from_utf8_lossy(&payload[1..])),
+            Some(com::COM_QUERY) => execute(&shared, &String::from_utf8_lossy(&payload[1..])).await,
             Some(cmd) => Reply::Err(ErrPacket::new(
                 code::ER_UNKNOWN_COM_ERROR,
                 "08S01",
@@ -127,11 +131,17 @@ enum Reply {
     Table(Table),
 }
 
-fn execute(shared: &Shared, text: &str) -> Reply {
+async fn execute(shared: &Arc<Shared>, text: &str) -> Reply {
     let command = match command::parse(text) {
         Ok(c) => c,
         Err(e) => return Reply::Err(ErrPacket::new(ER_PARSE_ERROR, "42000", format!("rwsplit admin: {e}"))),
     };
+    if let Some(change) = edit::change_for(&command) {
+        return match edit::apply(shared, change, text.trim()).await {
+            Ok(()) => Reply::Ok,
+            Err(message) => Reply::Err(ErrPacket::new(ER_CONFIG_REFUSED, "HY000", format!("rwsplit admin: {message}"))),
+        };
+    }
     match command {
         Command::ShowServers => Reply::Table(views::servers(shared)),
         Command::ShowPools => Reply::Table(views::pools(shared)),
@@ -151,7 +161,27 @@ fn execute(shared: &Shared, text: &str) -> Reply {
             info!("admin: digest statistics reset");
             Reply::Ok
         }
+        Command::Reload => match crate::control::reload_file(shared).await {
+            Ok(()) => Reply::Ok,
+            Err(errors) => {
+                let text: Vec<String> = errors.iter().map(ToString::to_string).collect();
+                Reply::Err(ErrPacket::new(
+                    ER_CONFIG_REFUSED,
+                    "HY000",
+                    format!("rwsplit admin: reload rejected, the running config keeps serving: {}", text.join("; ")),
+                ))
+            }
+        },
+        Command::SaveConfig => match crate::control::save(shared) {
+            Ok(_) => Reply::Ok,
+            Err(e) => Reply::Err(ErrPacket::new(ER_CONFIG_REFUSED, "HY000", format!("rwsplit admin: {e}"))),
+        },
         Command::Ignored => Reply::Ok,
+        // Handled above as config edits.
+        Command::SetWeight { .. }
+        | Command::SetState { .. }
+        | Command::AddServer { .. }
+        | Command::RemoveServer { .. } => Reply::Ok,
     }
 }
 

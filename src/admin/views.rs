@@ -54,7 +54,12 @@ pub fn servers(shared: &Shared) -> Table {
             s.name.as_str().into(),
             s.pool.server.address.as_str().into(),
             role.into(),
-            settings.map_or_else(|| h.state.name().to_owned(), |st| h.describe(&st)).into(),
+            if s.state.is_ready() {
+                settings.map_or_else(|| h.state.name().to_owned(), |st| h.describe(&st))
+            } else {
+                s.state.name().to_ascii_uppercase()
+            }
+            .into(),
             reason.into(),
             if rt.readable(i) { "yes" } else { "no" }.into(),
             s.weight.into(),
@@ -103,7 +108,6 @@ pub fn pools(shared: &Shared) -> Table {
 }
 
 pub fn clients(shared: &Shared) -> Table {
-    let rt = shared.runtime.load();
     let mut t = Table::new(&[
         ("id", Kind::Int),
         ("user", Kind::Text),
@@ -118,7 +122,7 @@ pub fn clients(shared: &Shared) -> Table {
     sessions.sort_by_key(|(id, _)| *id);
     for (id, h) in sessions {
         let backend = h.backend();
-        let server = backend.and_then(|(i, _)| rt.servers.get(i)).map(|s| s.name.clone());
+        let server = backend.as_ref().map(|(pool, _)| pool.server.name.clone());
         let pins: Vec<&str> = Pin::from_mask(h.pins()).map(Pin::name).collect();
         t.push(vec![
             id.into(),

@@ -180,6 +180,29 @@ impl Default for RoutingConfig {
     }
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ServerState {
+    #[default]
+    Ready,
+    Drain,
+    Maint,
+}
+
+impl ServerState {
+    pub fn is_ready(&self) -> bool {
+        *self == ServerState::Ready
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            ServerState::Ready => "ready",
+            ServerState::Drain => "drain",
+            ServerState::Maint => "maint",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
@@ -195,6 +218,10 @@ pub struct ServerConfig {
     pub role: Role,
     #[serde(default = "default_weight")]
     pub weight: u32,
+    /// `ready`, `drain` (no new work; what runs finishes) or `maint` (the same,
+    /// for maintenance). Set from the admin port, kept by SAVE CONFIG.
+    #[serde(default, skip_serializing_if = "ServerState::is_ready")]
+    pub state: ServerState,
     // Health-check settings for this server only (overriding `[monitor]`).
     #[serde(default, with = "opt_duration", skip_serializing_if = "Option::is_none")]
     pub inter: Option<Duration>,
@@ -303,6 +330,21 @@ impl Config {
         } else {
             Err(errors)
         }
+    }
+
+    /// Validates a config built in memory (an admin edit).
+    pub fn check(&self) -> Result<(), Vec<ConfigError>> {
+        let errors = validate::validate(self);
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(errors)
+        }
+    }
+
+    /// The config as a file would hold it (comments are not kept).
+    pub fn to_toml(&self) -> Result<String, String> {
+        toml::to_string_pretty(self).map_err(|e| e.to_string())
     }
 
     pub fn user(&self, name: &str) -> Option<&UserConfig> {

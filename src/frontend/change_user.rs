@@ -47,7 +47,7 @@ impl Session {
         if let Some(mut held) = self.held.take() {
             held.conn.session.unknown = true;
         }
-        self.handle.set_backend(usize::MAX, 0);
+        self.handle.clear_backend();
         let collation = cu.collation.and_then(|c| u8::try_from(c).ok()).unwrap_or(self.params.collation);
         self.params.user = user.backend_user.clone();
         self.params.password = user.backend_password.clone();

@@ -47,6 +47,9 @@ impl Session {
 
     async fn execute_once(&mut self, raw: Bytes, payload: Bytes, reply_seq: u8, retry: bool) -> Result<(), End> {
         let rt = self.shared.runtime.load_full();
+        if !Arc::ptr_eq(&rt, &self.runtime) {
+            self.follow_reload(rt.clone());
+        }
         let started = std::time::Instant::now();
         let cmd = payload.first().copied().unwrap_or(0xFF);
         let mut stmt = None;
@@ -95,7 +98,7 @@ impl Session {
             // warnings; it asks something else, which may belong elsewhere.
             self.pins.remove(Pin::Warnings);
             self.held = None;
-            self.handle.set_backend(usize::MAX, 0);
+            self.handle.clear_backend();
         }
         if let Some(down) = self.held.as_ref().filter(|h| h.conn.pool().is_down()).map(|h| h.server) {
             return self.lose_held_connection(down, &rt, reply_seq).await;
@@ -137,7 +140,7 @@ impl Session {
             },
             None => raw,
         };
-        self.handle.set_backend(held.server, held.conn.greeting.connection_id);
+        self.handle.set_backend(held.conn.pool(), held.conn.greeting.connection_id);
 
         // One-shot pins: what they kept (warnings, FOUND_ROWS) was for this
         // command; asking about the warnings does not clear them.
@@ -203,7 +206,7 @@ impl Session {
                         if let Some(s) = rt.servers.get(held.server) {
                             s.mark_down(DOWN_AFTER_CONNECT_FAILURE);
                         }
-                        self.handle.set_backend(usize::MAX, 0);
+                        self.handle.clear_backend();
                         return Err(End::Retry(format!("backend {} failed: {e}", held.conn.server.name)));
                     }
                     warn!(server = %held.conn.server.name, error = %e, "backend failed during a command");
@@ -224,7 +227,7 @@ impl Session {
             // not run, so it waits for the next master and runs there.
             let old = held.server;
             drop(held);
-            self.handle.set_backend(usize::MAX, 0);
+            self.handle.clear_backend();
             if let Some(s) = rt.servers.get(old) {
                 s.health.check_now.notify_one();
             }
@@ -623,6 +626,25 @@ impl Session {
 
     /// Keeps the connection while something pins the session to it; otherwise it
     /// goes back to the pool, in the session's state, for anyone.
+    /// A reload swapped the runtime: server indexes the session keeps are
+    /// translated through the pools (carried over by address). A connection on
+    /// a server the reload removed stays held until its pin ends (open
+    /// transactions finish where they started), under an index no server has.
+    fn follow_reload(&mut self, new: Arc<Runtime>) {
+        let old = std::mem::replace(&mut self.runtime, new.clone());
+        let map = |i: usize| {
+            old.servers
+                .get(i)
+                .and_then(|s| new.servers.iter().position(|n| Arc::ptr_eq(&n.pool, &s.pool)))
+                .unwrap_or(usize::MAX)
+        };
+        if let Some(h) = &mut self.held {
+            h.server = map(h.server);
+        }
+        self.last_write_thread = self.last_write_thread.map(|(i, tid)| (map(i), tid));
+        self.caught_up = self.caught_up.iter().map(|i| map(*i)).filter(|i| *i != usize::MAX).collect();
+    }
+
     /// While no master is known (a switchover), a write waits up to
     /// `failover_hold` for one to appear.
     async fn wait_for_master(&self, rt: &Runtime) -> Result<usize, ErrPacket> {
@@ -666,7 +688,7 @@ impl Session {
         warn!(server = %name, pins = %lost.join(","), "session lost its connection to a server that went down");
         self.pins.clear();
         self.status = STATUS_AUTOCOMMIT;
-        self.handle.set_backend(usize::MAX, 0);
+        self.handle.clear_backend();
         let err = ErrPacket::new(
             code::CR_SERVER_LOST,
             "08S01",
@@ -701,7 +723,7 @@ impl Session {
 
     fn keep_or_release(&mut self, held: Held) {
         if self.pins.is_empty() || held.conn.poisoned {
-            self.handle.set_backend(usize::MAX, 0);
+            self.handle.clear_backend();
             if !self.pins.is_empty() {
                 // A pinned connection that failed: its state is gone with it.
                 self.pins.clear();

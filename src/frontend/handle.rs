@@ -2,20 +2,22 @@
 //! the session's own task runs it: lock-free fields the session keeps current.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use tokio::sync::Notify;
+
+use crate::backend::Pool;
 
 pub struct SessionHandle {
     user: Mutex<String>,
     pub peer: SocketAddr,
     pub since: Instant,
-    /// Index of the server holding the session's backend connection (usize::MAX: none).
-    server: AtomicUsize,
-    /// That connection's thread id on the server (0: none).
-    thread_id: AtomicU32,
+    /// The pool (server) of the session's backend connection and that
+    /// connection's thread id there. A pool, not a server index: indexes change
+    /// with a reload, and a KILL sent to the wrong server kills a stranger.
+    backend: Mutex<Option<(Arc<Pool>, u32)>>,
     /// Why the session holds its connection ([`crate::session::Pins::mask`]).
     pins: AtomicU32,
     /// Commands run.
@@ -34,8 +36,7 @@ impl SessionHandle {
             user: Mutex::new(user),
             peer,
             since: Instant::now(),
-            server: AtomicUsize::new(usize::MAX),
-            thread_id: AtomicU32::new(0),
+            backend: Mutex::new(None),
             pins: AtomicU32::new(0),
             commands: AtomicU64::new(0),
             killed: Notify::new(),
@@ -54,15 +55,23 @@ impl SessionHandle {
         }
     }
 
-    pub fn set_backend(&self, server: usize, thread_id: u32) {
-        self.server.store(server, Ordering::Relaxed);
-        self.thread_id.store(thread_id, Ordering::Relaxed);
+    pub fn set_backend(&self, pool: &Arc<Pool>, thread_id: u32) {
+        if let Ok(mut b) = self.backend.lock() {
+            match &*b {
+                Some((p, t)) if Arc::ptr_eq(p, pool) && *t == thread_id => {}
+                _ => *b = Some((pool.clone(), thread_id)),
+            }
+        }
     }
 
-    pub fn backend(&self) -> Option<(usize, u32)> {
-        let server = self.server.load(Ordering::Relaxed);
-        let tid = self.thread_id.load(Ordering::Relaxed);
-        (server != usize::MAX && tid != 0).then_some((server, tid))
+    pub fn clear_backend(&self) {
+        if let Ok(mut b) = self.backend.lock() {
+            *b = None;
+        }
+    }
+
+    pub fn backend(&self) -> Option<(Arc<Pool>, u32)> {
+        self.backend.lock().ok().and_then(|b| b.clone())
     }
 
     pub fn set_pins(&self, mask: u32) {

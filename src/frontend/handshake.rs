@@ -127,6 +127,7 @@ pub(super) async fn handshake(
         last_write_thread: None,
         killed_self: false,
         statements: Default::default(),
+        runtime: rt.clone(),
     };
     // The login is tried on the master now rather than at the first statement,
     // so that an unknown database or an unreachable server is reported at login,

@@ -8,7 +8,6 @@
 
 use tracing::info;
 
-use super::execute::no_server;
 use super::session::{End, Session};
 use crate::protocol::command;
 use crate::protocol::err::code;
@@ -70,15 +69,11 @@ impl Session {
             let err = ErrPacket::new(code::ER_KILL_DENIED_ERROR, "HY000", format!("You are not owner of thread {id}"));
             return self.reply_err(seq, &err).await;
         }
-        let rt = self.shared.runtime.load_full();
         let mut reply = ok_payload(self.status, 0);
         if scope == KillScope::Connection {
             target.killing.store(true, std::sync::atomic::Ordering::Relaxed);
         }
-        if let Some((server, tid)) = target.backend() {
-            let Some(pool) = rt.servers.get(server).map(|s| s.pool.clone()) else {
-                return self.reply_err(seq, &no_server("the server of that session is gone")).await;
-            };
+        if let Some((pool, tid)) = target.backend() {
             let sql = match scope {
                 KillScope::Query => format!("KILL QUERY {tid}"),
                 KillScope::Connection => format!("KILL CONNECTION {tid}"),

@@ -37,10 +37,12 @@ pub struct Shared {
     pub monitor_wake: Notify,
     /// The topology changed (a master appeared, say).
     pub topology_changed: Notify,
+    /// Reloads and listeners.
+    pub control: crate::control::Control,
 }
 
 impl Shared {
-    pub fn new(runtime: Runtime, shutdown: watch::Receiver<bool>) -> Arc<Self> {
+    pub fn new(runtime: Runtime, shutdown: watch::Receiver<bool>, config_path: std::path::PathBuf) -> Arc<Self> {
         Arc::new(Self {
             runtime: ArcSwap::from_pointee(runtime),
             next_connection_id: AtomicU32::new(1),
@@ -53,6 +55,7 @@ impl Shared {
             started: std::time::Instant::now(),
             monitor_wake: Notify::new(),
             topology_changed: Notify::new(),
+            control: crate::control::Control::new(config_path),
         })
     }
 
@@ -103,14 +106,16 @@ impl Drop for ActiveSession {
     }
 }
 
-/// Accepts clients until shutdown.
-pub async fn serve(listener: TcpListener, shared: Arc<Shared>) {
+/// Accepts clients until shutdown, or until `stop` (a reload moved the
+/// listener elsewhere; the sessions it accepted go on).
+pub async fn serve(listener: TcpListener, shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
     let mut shutdown = shared.shutdown.clone();
     let mut backoff = Duration::from_millis(5);
     loop {
         let accepted = tokio::select! {
             r = listener.accept() => r,
             _ = shutdown.wait_for(|s| *s) => break,
+            _ = stop.wait_for(|s| *s) => break,
         };
         match accepted {
             Ok((socket, peer)) => {

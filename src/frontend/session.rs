@@ -58,6 +58,8 @@ pub(super) struct Session {
     pub killed_self: bool,
     /// Prepared statements by the ids the proxy gave the client.
     pub statements: super::prepared::Statements,
+    /// The runtime the session's server indexes refer to.
+    pub runtime: Arc<crate::runtime::Runtime>,
 }
 
 pub(super) struct Held {

@@ -8,10 +8,15 @@ use super::health::State;
 /// What the topology needs to know of one server.
 pub struct ServerView<'a> {
     pub name: &'a str,
+    pub address: &'a str,
+    /// Why its last check failed (empty when it passed).
+    pub reason: &'a str,
     /// `role = "master"` in the config: assumed writable until checked.
     pub configured_master: bool,
     pub state: State,
     pub facts: Option<&'a Facts>,
+    /// Drained or in maintenance from the admin port: no new work.
+    pub drained: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -27,7 +32,7 @@ pub struct Topology {
 }
 
 pub fn compute(servers: &[ServerView<'_>], replicas_serve_without_master: bool) -> Topology {
-    let up = |v: &ServerView<'_>| v.state != State::Down;
+    let up = |v: &ServerView<'_>| v.state != State::Down && !v.drained;
     let writable = |v: &ServerView<'_>| up(v) && v.facts.map_or(v.configured_master, |f| !f.read_only);
     let writers: Vec<usize> = servers.iter().enumerate().filter(|(_, v)| writable(v)).map(|(i, _)| i).collect();
     let (master, no_master) = match writers.as_slice() {
@@ -69,6 +74,7 @@ pub fn compute(servers: &[ServerView<'_>], replicas_serve_without_master: bool) 
                         )),
                         (None, _) if replicas_serve_without_master => None,
                         (None, Some(s)) if up(&servers[s]) => None,
+                        (None, Some(s)) if servers[s].drained => None,
                         (None, Some(s)) => Some(format!("its master {} is down", servers[s].name)),
                         (None, None) => Some(format!(
                             "replicates from {}, which is not a configured server",
@@ -97,7 +103,8 @@ fn no_writer(servers: &[ServerView<'_>]) -> String {
     let states: Vec<String> = servers
         .iter()
         .map(|v| match (v.state, v.facts) {
-            (State::Down, _) => format!("{} down", v.name),
+            _ if v.drained => format!("{} drained", v.name),
+            (State::Down, _) => format!("{} ({}) down: {}", v.name, v.address, v.reason),
             (_, Some(f)) if f.read_only => format!("{} read_only", v.name),
             (_, _) => format!("{} not writable", v.name),
         })
@@ -127,7 +134,15 @@ mod tests {
     }
 
     fn view<'a>(name: &'a str, master: bool, state: State, facts: Option<&'a Facts>) -> ServerView<'a> {
-        ServerView { name, configured_master: master, state, facts }
+        ServerView {
+            name,
+            address: "127.0.0.1:1",
+            reason: "refused",
+            configured_master: master,
+            state,
+            facts,
+            drained: false,
+        }
     }
 
     #[test]
@@ -192,7 +207,7 @@ mod tests {
         let servers = [view("m", true, State::Down, Some(&m)), view("r1", false, State::Up, Some(&r1))];
         let t = compute(&servers, false);
         assert_eq!(t.master, None);
-        assert!(t.no_master.as_deref().is_some_and(|w| w.contains("m down")));
+        assert!(t.no_master.as_deref().is_some_and(|w| w.contains("m (127.0.0.1:1) down: refused")));
         assert_eq!(t.readable, [false, false]);
         assert_eq!(t.not_readable[1].as_deref(), Some("its master m is down"));
         assert_eq!(compute(&servers, true).readable, [false, true]);

@@ -1,0 +1,221 @@
+//! Changing the running proxy without dropping anything: a new config (from
+//! the file on SIGHUP, or edited on the admin port) is validated whole, its
+//! listeners bound, its runtime built (pools and health carried over), and then
+//! swapped in at once. A config that fails anywhere changes nothing.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tracing::{error, info, warn};
+
+use crate::config::{Config, ConfigError};
+use crate::frontend::Shared;
+use crate::runtime::Runtime;
+
+/// One listener's accept loop, stopped through `stop`.
+struct Bound {
+    addr: String,
+    stop: watch::Sender<bool>,
+}
+
+#[derive(Default)]
+struct Listeners {
+    proxy: Option<Bound>,
+    admin: Option<Bound>,
+}
+
+/// What reloads know: the file, the listeners, how reloads went.
+pub struct Control {
+    pub path: PathBuf,
+    listeners: tokio::sync::Mutex<Listeners>,
+    pub reloads: AtomicU64,
+    pub reloads_failed: AtomicU64,
+    pub last_error: Mutex<String>,
+}
+
+impl Control {
+    pub fn new(path: PathBuf) -> Self {
+        Self {
+            path,
+            listeners: Default::default(),
+            reloads: AtomicU64::new(0),
+            reloads_failed: AtomicU64::new(0),
+            last_error: Mutex::new(String::new()),
+        }
+    }
+}
+
+/// Binds the listeners of the running config (at start).
+pub async fn start(shared: &Arc<Shared>) -> Result<(), Vec<ConfigError>> {
+    let config = shared.runtime.load().config.clone();
+    let mut listeners = shared.control.listeners.lock().await;
+    rebind(shared, &mut listeners, &config).await
+}
+
+/// SIGHUP or the admin port's RELOAD: the file, validated, swapped in.
+pub async fn reload_file(shared: &Arc<Shared>) -> Result<(), Vec<ConfigError>> {
+    let path = shared.control.path.clone();
+    let result = match Config::load(&path) {
+        Ok(config) => apply(shared, config, "reload").await,
+        Err(errors) => Err(errors),
+    };
+    if let Err(errors) = &result {
+        fail(shared, &format!("reload of {} rejected; the running config keeps serving", path.display()), errors);
+    }
+    result
+}
+
+/// Swaps in `config` (already edited by the caller), or changes nothing.
+pub async fn apply(shared: &Arc<Shared>, config: Config, why: &str) -> Result<(), Vec<ConfigError>> {
+    config.check()?;
+    let mut listeners = shared.control.listeners.lock().await;
+    let old = shared.runtime.load_full();
+    if config.proxy.worker_threads != old.config.proxy.worker_threads {
+        warn!("proxy.worker_threads changes at the next restart, not on reload");
+    }
+    let config = Arc::new(config);
+    // Bind first: a listen address that cannot be bound rejects the config
+    // before anything changed; the old address is released only afterwards.
+    let (new_proxy, new_admin) = bind_changed(&listeners, &config).await?;
+    let runtime = Runtime::build(config.clone(), Some(&old));
+    shared.runtime.store(Arc::new(runtime));
+    if let Some(l) = new_proxy {
+        replace(&mut listeners.proxy, spawn_proxy(shared, l, &config.proxy.listen));
+    }
+    match new_admin {
+        Some(Some(l)) => replace(&mut listeners.admin, spawn_admin(shared, l, &config.admin.listen)),
+        Some(None) => replace(&mut listeners.admin, None),
+        None => {}
+    }
+    shared.control.reloads.fetch_add(1, Ordering::Relaxed);
+    shared.monitor_wake.notify_one();
+    info!(
+        why,
+        servers = config.servers.len(),
+        users = config.users.len(),
+        "configuration applied: {}",
+        describe_changes(&old.config, &config)
+    );
+    Ok(())
+}
+
+fn fail(shared: &Shared, what: &str, errors: &[ConfigError]) {
+    shared.control.reloads_failed.fetch_add(1, Ordering::Relaxed);
+    for e in errors {
+        error!("{what}: {e}");
+    }
+    let text: Vec<String> = errors.iter().map(ToString::to_string).collect();
+    if let Ok(mut last) = shared.control.last_error.lock() {
+        *last = text.join("; ");
+    }
+}
+
+async fn rebind(shared: &Arc<Shared>, listeners: &mut Listeners, config: &Config) -> Result<(), Vec<ConfigError>> {
+    let (proxy, admin) = bind_changed(listeners, config).await?;
+    if let Some(l) = proxy {
+        replace(&mut listeners.proxy, spawn_proxy(shared, l, &config.proxy.listen));
+    }
+    if let Some(Some(l)) = admin {
+        replace(&mut listeners.admin, spawn_admin(shared, l, &config.admin.listen));
+    }
+    Ok(())
+}
+
+/// New sockets for the addresses that changed: `Some(None)` for an admin port
+/// that is switched off.
+async fn bind_changed(
+    listeners: &Listeners,
+    config: &Config,
+) -> Result<(Option<TcpListener>, Option<Option<TcpListener>>), Vec<ConfigError>> {
+    let current = |b: &Option<Bound>| b.as_ref().map(|b| b.addr.clone()).unwrap_or_default();
+    let proxy = if current(&listeners.proxy) != config.proxy.listen {
+        Some(bind("proxy.listen", &config.proxy.listen).await?)
+    } else {
+        None
+    };
+    let admin = match (current(&listeners.admin), config.admin.listen.as_str()) {
+        (old, new) if old == new => None,
+        (_, "") => Some(None),
+        (_, new) => Some(Some(bind("admin.listen", new).await?)),
+    };
+    Ok((proxy, admin))
+}
+
+async fn bind(key: &str, addr: &str) -> Result<TcpListener, Vec<ConfigError>> {
+    TcpListener::bind(addr).await.map_err(|e| vec![ConfigError::new(key, format!("cannot listen on {addr}: {e}"))])
+}
+
+fn spawn_proxy(shared: &Arc<Shared>, listener: TcpListener, addr: &str) -> Option<Bound> {
+    let (stop, stopped) = watch::channel(false);
+    tokio::spawn(crate::frontend::serve(listener, shared.clone(), stopped));
+    info!(listen = addr, "accepting clients");
+    Some(Bound { addr: addr.to_owned(), stop })
+}
+
+fn spawn_admin(shared: &Arc<Shared>, listener: TcpListener, addr: &str) -> Option<Bound> {
+    let (stop, stopped) = watch::channel(false);
+    tokio::spawn(crate::admin::serve(listener, shared.clone(), stopped));
+    info!(listen = addr, "admin port open");
+    Some(Bound { addr: addr.to_owned(), stop })
+}
+
+/// Installs `next`, stopping the accept loop it replaces.
+fn replace(slot: &mut Option<Bound>, next: Option<Bound>) {
+    if let Some(old) = std::mem::replace(slot, next) {
+        let _ = old.stop.send(true);
+        info!(listen = %old.addr, "stopped listening");
+    }
+}
+
+/// A one-line summary of what a new config changes about the servers.
+fn describe_changes(old: &Config, new: &Config) -> String {
+    let mut changes = Vec::new();
+    for s in &new.servers {
+        match old.servers.iter().find(|o| o.name == s.name) {
+            None => changes.push(format!("server {} added", s.name)),
+            Some(o) if o.address != s.address => changes.push(format!("server {} moved to {}", s.name, s.address)),
+            Some(o) => {
+                if o.weight != s.weight {
+                    changes.push(format!("server {} weight {} -> {}", s.name, o.weight, s.weight));
+                }
+                if o.state != s.state {
+                    changes.push(format!("server {} {}", s.name, s.state.name()));
+                }
+            }
+        }
+    }
+    for o in &old.servers {
+        if !new.servers.iter().any(|s| s.name == o.name) {
+            changes.push(format!("server {} removed (draining)", o.name));
+        }
+    }
+    if old.users.len() != new.users.len() {
+        changes.push(format!("{} users", new.users.len()));
+    }
+    if changes.is_empty() {
+        "no server changes".into()
+    } else {
+        changes.join(", ")
+    }
+}
+
+/// Writes the running config to its file: a temporary file renamed over it,
+/// the previous file kept as `<file>.prev`.
+pub fn save(shared: &Shared) -> Result<PathBuf, String> {
+    let config = shared.runtime.load().config.clone();
+    let text = config.to_toml()?;
+    let path = &shared.control.path;
+    let tmp = path.with_extension("toml.tmp");
+    let prev = path.with_extension("toml.prev");
+    std::fs::write(&tmp, format!("# Written by rwsplit's SAVE CONFIG.\n{text}"))
+        .map_err(|e| format!("cannot write {}: {e}", tmp.display()))?;
+    if path.exists() {
+        std::fs::copy(path, &prev).map_err(|e| format!("cannot keep {}: {e}", prev.display()))?;
+    }
+    std::fs::rename(&tmp, path).map_err(|e| format!("cannot replace {}: {e}", path.display()))?;
+    info!(path = %path.display(), "running config saved");
+    Ok(path.clone())
+}
