@@ -3,47 +3,8 @@
 
 mod common;
 
-use std::collections::HashMap;
-use std::process::Command;
-use std::time::Duration;
-
-use common::{connect, run_with_timeout, Proxy};
+use common::{admin, admin_as, connect, num, row, Proxy, Rows};
 use mysql_async::prelude::*;
-
-type Rows = Vec<HashMap<String, String>>;
-
-/// Runs admin statements with the mysql CLI in batch mode: rows by column name.
-fn admin(proxy: &Proxy, sql: &str) -> Result<Rows, String> {
-    admin_as(proxy, "admin", "admin", sql)
-}
-
-fn admin_as(proxy: &Proxy, user: &str, password: &str, sql: &str) -> Result<Rows, String> {
-    let (ok, out, err) = run_with_timeout(
-        Command::new("mysql")
-            .args(["--no-defaults", "-h127.0.0.1", "--batch", "--raw"])
-            .arg(format!("-P{}", proxy.admin_port))
-            .arg(format!("-u{user}"))
-            .arg(format!("-p{password}"))
-            .args(["-e", sql]),
-        Duration::from_secs(20),
-    );
-    if !ok {
-        return Err(err);
-    }
-    let mut lines = out.lines();
-    let header: Vec<&str> = lines.next().map(|h| h.split('\t').collect()).unwrap_or_default();
-    Ok(lines.map(|l| header.iter().map(|h| h.to_string()).zip(l.split('\t').map(str::to_owned)).collect()).collect())
-}
-
-fn row<'a>(rows: &'a Rows, key: &str, value: &str) -> &'a HashMap<String, String> {
-    rows.iter().find(|r| r.get(key).map(String::as_str) == Some(value)).unwrap_or_else(|| {
-        panic!("no row with {key} = {value} in {rows:#?}");
-    })
-}
-
-fn num(r: &HashMap<String, String>, key: &str) -> u64 {
-    r.get(key).and_then(|v| v.parse().ok()).unwrap_or_else(|| panic!("{key} not a number in {r:?}"))
-}
 
 #[test]
 fn wrong_password_and_unknown_commands_get_mysql_errors() {

@@ -35,17 +35,6 @@ async fn conn(port: u16) -> Conn {
     common::connect(&server_url(port, "")).await
 }
 
-fn require_sysbench() {
-    let hint = "this test needs sysbench: install it with scripts/install-deps.sh (Debian package `sysbench`)";
-    match Command::new("sysbench").arg("--version").output() {
-        Ok(out) if out.status.success() => {
-            println!("using {}", String::from_utf8_lossy(&out.stdout).trim());
-        }
-        Ok(out) => panic!("`sysbench --version` failed ({}): {hint}", out.status),
-        Err(e) => panic!("cannot run sysbench ({e}): {hint}"),
-    }
-}
-
 /// Drops the test's database when the test ends, whether it passed or not.
 struct DropDatabase<'a> {
     rt: &'a Runtime,
@@ -89,13 +78,6 @@ fn sysbench(proxy: &Proxy, db: &str, script: &str, threads: u32, extra: &[&str],
         .args(extra)
         .arg(command);
     cmd
-}
-
-/// The first number after `label:` in a sysbench report ("transactions: 1137 (113.46 per sec.)").
-fn report_number(out: &str, label: &str) -> Option<u64> {
-    out.lines()
-        .find_map(|l| l.trim_start().strip_prefix(label)?.strip_prefix(':'))
-        .and_then(|rest| rest.split_whitespace().next()?.parse().ok())
 }
 
 /// Runs a sysbench command to completion; panics with its output if it failed or
@@ -151,7 +133,7 @@ async fn table_digests(port: u16, db: &str) -> BTreeMap<String, (u64, Option<u64
 
 #[test]
 fn master_and_replicas_hold_the_same_rows_after_a_mixed_sysbench_run() {
-    require_sysbench();
+    common::require_sysbench();
     let mut proxy = Proxy::start();
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
     let nanos = SystemTime::now().duration_since(UNIX_EPOCH).expect("clock").subsec_nanos();
@@ -190,10 +172,10 @@ fn master_and_replicas_hold_the_same_rows_after_a_mixed_sysbench_run() {
     let (replica_selects, replica_executes) = (delta(0), delta(1));
     let mut autocommit_reads = 0;
     for (name, out) in &outputs {
-        let tx = report_number(out, "transactions").unwrap_or_else(|| panic!("no transaction count:\n{out}"));
-        let reads = report_number(out, "read").unwrap_or(0);
-        let writes = report_number(out, "write").unwrap_or(0);
-        let ignored = report_number(out, "ignored errors").unwrap_or(0);
+        let tx = common::report_number(out, "transactions").unwrap_or_else(|| panic!("no transaction count:\n{out}"));
+        let reads = common::report_number(out, "read").unwrap_or(0);
+        let writes = common::report_number(out, "write").unwrap_or(0);
+        let ignored = common::report_number(out, "ignored errors").unwrap_or(0);
         println!("{name}: {tx} transactions, {reads} reads, {writes} writes, {ignored} ignored deadlock(s)");
         assert!(tx > 0, "sysbench {name} ran no transaction:\n{out}");
         if *name == "autocommit" {

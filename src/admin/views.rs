@@ -189,7 +189,7 @@ pub fn status(shared: &Shared) -> Table {
     let rt = shared.runtime.load();
     let cache = rt.classifier.cache();
     let mut t = Table::new(&[("variable", Kind::Text), ("value", Kind::Int)]);
-    let rows: [(&str, u64); 10] = [
+    let rows: [(&str, u64); 12] = [
         ("uptime_s", shared.started.elapsed().as_secs()),
         ("clients_connected", shared.sessions.len() as u64),
         ("digest_cache_entries", cache.entries() as u64),
@@ -200,6 +200,8 @@ pub fn status(shared: &Shared) -> Table {
         ("unparsed_dropped", cache.unparsed_dropped()),
         ("digest_stats_dropped", shared.digests.dropped()),
         ("servers", rt.servers.len() as u64),
+        ("reloads", shared.control.reloads.load(Ordering::Relaxed)),
+        ("reloads_failed", shared.control.reloads_failed.load(Ordering::Relaxed)),
     ];
     for (name, value) in rows {
         t.push(vec![name.into(), value.into()]);

@@ -2,6 +2,7 @@
 //! rwsplit process on a free port, with its log dumped when a test fails.
 #![allow(dead_code)]
 
+use std::collections::HashMap;
 use std::io::Read;
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -271,3 +272,60 @@ pub fn path_exists(p: &str) -> bool {
     Path::new(p).exists()
 }
 pub mod raw;
+
+// --- admin port through the mysql CLI ---------------------------------------
+
+pub type Rows = Vec<HashMap<String, String>>;
+
+/// Runs admin statements with the mysql CLI in batch mode: rows by column name.
+pub fn admin(proxy: &Proxy, sql: &str) -> Result<Rows, String> {
+    admin_as(proxy, "admin", "admin", sql)
+}
+
+pub fn admin_as(proxy: &Proxy, user: &str, password: &str, sql: &str) -> Result<Rows, String> {
+    let (ok, out, err) = run_with_timeout(
+        Command::new("mysql")
+            .args(["--no-defaults", "-h127.0.0.1", "--batch", "--raw"])
+            .arg(format!("-P{}", proxy.admin_port))
+            .arg(format!("-u{user}"))
+            .arg(format!("-p{password}"))
+            .args(["-e", sql]),
+        Duration::from_secs(20),
+    );
+    if !ok {
+        return Err(err);
+    }
+    let mut lines = out.lines();
+    let header: Vec<&str> = lines.next().map(|h| h.split('\t').collect()).unwrap_or_default();
+    Ok(lines.map(|l| header.iter().map(|h| h.to_string()).zip(l.split('\t').map(str::to_owned)).collect()).collect())
+}
+
+pub fn row<'a>(rows: &'a Rows, key: &str, value: &str) -> &'a HashMap<String, String> {
+    rows.iter().find(|r| r.get(key).map(String::as_str) == Some(value)).unwrap_or_else(|| {
+        panic!("no row with {key} = {value} in {rows:#?}");
+    })
+}
+
+pub fn num(r: &HashMap<String, String>, key: &str) -> u64 {
+    r.get(key).and_then(|v| v.parse().ok()).unwrap_or_else(|| panic!("{key} not a number in {r:?}"))
+}
+
+// --- sysbench ---------------------------------------------------------------
+
+pub fn require_sysbench() {
+    let hint = "this test needs sysbench: install it with scripts/install-deps.sh (Debian package `sysbench`)";
+    match Command::new("sysbench").arg("--version").output() {
+        Ok(out) if out.status.success() => {
+            println!("using {}", String::from_utf8_lossy(&out.stdout).trim());
+        }
+        Ok(out) => panic!("`sysbench --version` failed ({}): {hint}", out.status),
+        Err(e) => panic!("cannot run sysbench ({e}): {hint}"),
+    }
+}
+
+/// The first number after `label:` in a sysbench report ("transactions: 1137 (113.46 per sec.)").
+pub fn report_number(out: &str, label: &str) -> Option<u64> {
+    out.lines()
+        .find_map(|l| l.trim_start().strip_prefix(label)?.strip_prefix(':'))
+        .and_then(|rest| rest.split_whitespace().next()?.parse().ok())
+}
