@@ -3,6 +3,8 @@
 //! listeners bound, its runtime built (pools and health carried over), and then
 //! swapped in at once. A config that fails anywhere changes nothing.
 
+use std::collections::HashMap;
+use std::os::fd::{AsRawFd, RawFd};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -18,6 +20,8 @@ use crate::runtime::Runtime;
 /// One listener's accept loop, stopped through `stop`.
 struct Bound {
     addr: String,
+    /// The listening socket, for handing over in a binary upgrade.
+    fd: RawFd,
     stop: watch::Sender<bool>,
 }
 
@@ -31,6 +35,8 @@ struct Listeners {
 pub struct Control {
     pub path: PathBuf,
     listeners: tokio::sync::Mutex<Listeners>,
+    /// Sockets handed over by the process this one replaces, by listener name.
+    inherited: Mutex<HashMap<String, std::net::TcpListener>>,
     pub reloads: AtomicU64,
     pub reloads_failed: AtomicU64,
     pub last_error: Mutex<String>,
@@ -41,6 +47,7 @@ impl Control {
         Self {
             path,
             listeners: Default::default(),
+            inherited: Mutex::new(crate::upgrade::take_inherited()),
             reloads: AtomicU64::new(0),
             reloads_failed: AtomicU64::new(0),
             last_error: Mutex::new(String::new()),
@@ -52,7 +59,25 @@ impl Control {
 pub async fn start(shared: &Arc<Shared>) -> Result<(), Vec<ConfigError>> {
     let config = shared.runtime.load().config.clone();
     let mut listeners = shared.control.listeners.lock().await;
-    rebind(shared, &mut listeners, &config).await
+    let result = rebind(shared, &mut listeners, &config).await;
+    // Handed-over sockets the config no longer names are closed.
+    if let Ok(mut left) = shared.control.inherited.lock() {
+        left.clear();
+    }
+    result
+}
+
+/// SIGUSR2: starts the (new) binary with this process's listening sockets.
+pub async fn upgrade(shared: &Arc<Shared>) -> Result<u32, String> {
+    let listeners = shared.control.listeners.lock().await;
+    let mut sockets = Vec::new();
+    if let Some(b) = &listeners.proxy {
+        sockets.push(("proxy", b.fd));
+    }
+    if let Some(b) = &listeners.admin {
+        sockets.push(("admin", b.fd));
+    }
+    crate::upgrade::spawn_successor(&sockets)
 }
 
 /// SIGHUP or the admin port's RELOAD: the file, validated, swapped in.
@@ -79,7 +104,7 @@ pub async fn apply(shared: &Arc<Shared>, config: Config, why: &str) -> Result<()
     let config = Arc::new(config);
     // Bind first: a listen address that cannot be bound rejects the config
     // before anything changed; the old address is released only afterwards.
-    let (new_proxy, new_admin) = bind_changed(&listeners, &config).await?;
+    let (new_proxy, new_admin) = bind_changed(&shared.control, &listeners, &config).await?;
     let runtime = Runtime::build(config.clone(), Some(&old));
     shared.runtime.store(Arc::new(runtime));
     if let Some(l) = new_proxy {
@@ -114,7 +139,7 @@ fn fail(shared: &Shared, what: &str, errors: &[ConfigError]) {
 }
 
 async fn rebind(shared: &Arc<Shared>, listeners: &mut Listeners, config: &Config) -> Result<(), Vec<ConfigError>> {
-    let (proxy, admin) = bind_changed(listeners, config).await?;
+    let (proxy, admin) = bind_changed(&shared.control, listeners, config).await?;
     if let Some(l) = proxy {
         replace(&mut listeners.proxy, spawn_proxy(shared, l, &config.proxy.listen));
     }
@@ -127,39 +152,58 @@ async fn rebind(shared: &Arc<Shared>, listeners: &mut Listeners, config: &Config
 /// New sockets for the addresses that changed: `Some(None)` for an admin port
 /// that is switched off.
 async fn bind_changed(
+    control: &Control,
     listeners: &Listeners,
     config: &Config,
 ) -> Result<(Option<TcpListener>, Option<Option<TcpListener>>), Vec<ConfigError>> {
     let current = |b: &Option<Bound>| b.as_ref().map(|b| b.addr.clone()).unwrap_or_default();
     let proxy = if current(&listeners.proxy) != config.proxy.listen {
-        Some(bind("proxy.listen", &config.proxy.listen).await?)
+        Some(bind(control, "proxy", "proxy.listen", &config.proxy.listen).await?)
     } else {
         None
     };
     let admin = match (current(&listeners.admin), config.admin.listen.as_str()) {
         (old, new) if old == new => None,
         (_, "") => Some(None),
-        (_, new) => Some(Some(bind("admin.listen", new).await?)),
+        (_, new) => Some(Some(bind(control, "admin", "admin.listen", new).await?)),
     };
     Ok((proxy, admin))
 }
 
-async fn bind(key: &str, addr: &str) -> Result<TcpListener, Vec<ConfigError>> {
+async fn bind(control: &Control, name: &str, key: &str, addr: &str) -> Result<TcpListener, Vec<ConfigError>> {
+    if let Some(l) = take_inherited(control, name, addr) {
+        info!(listen = addr, "using the {name} socket handed over by the previous process");
+        return Ok(l);
+    }
     TcpListener::bind(addr).await.map_err(|e| vec![ConfigError::new(key, format!("cannot listen on {addr}: {e}"))])
 }
 
+/// The handed-over socket for `name`, if it listens on `addr`.
+fn take_inherited(control: &Control, name: &str, addr: &str) -> Option<TcpListener> {
+    use std::net::ToSocketAddrs;
+    let wanted: Vec<std::net::SocketAddr> = addr.to_socket_addrs().ok()?.collect();
+    let l = control.inherited.lock().ok()?.remove(name)?;
+    if l.local_addr().is_ok_and(|a| wanted.contains(&a)) {
+        TcpListener::from_std(l).ok()
+    } else {
+        None
+    }
+}
+
 fn spawn_proxy(shared: &Arc<Shared>, listener: TcpListener, addr: &str) -> Option<Bound> {
+    let fd = listener.as_raw_fd();
     let (stop, stopped) = watch::channel(false);
     tokio::spawn(crate::frontend::serve(listener, shared.clone(), stopped));
     info!(listen = addr, "accepting clients");
-    Some(Bound { addr: addr.to_owned(), stop })
+    Some(Bound { addr: addr.to_owned(), fd, stop })
 }
 
 fn spawn_admin(shared: &Arc<Shared>, listener: TcpListener, addr: &str) -> Option<Bound> {
+    let fd = listener.as_raw_fd();
     let (stop, stopped) = watch::channel(false);
     tokio::spawn(crate::admin::serve(listener, shared.clone(), stopped));
     info!(listen = addr, "admin port open");
-    Some(Bound { addr: addr.to_owned(), stop })
+    Some(Bound { addr: addr.to_owned(), fd, stop })
 }
 
 /// Installs `next`, stopping the accept loop it replaces.

@@ -14,3 +14,4 @@ pub mod route;
 pub mod runtime;
 pub mod session;
 pub mod stats;
+pub mod upgrade;

@@ -24,6 +24,7 @@ struct Cli {
 }
 
 fn main() -> ExitCode {
+    rwsplit::upgrade::remember_command_line();
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(log_filter())
@@ -102,9 +103,12 @@ fn log_filter() -> tracing_subscriber::EnvFilter {
 /// Serves SIGHUP (reload) until SIGTERM or SIGINT.
 async fn wait_for_termination(shared: &Arc<Shared>) {
     use tokio::signal::unix::{signal, SignalKind};
-    let (Ok(mut term), Ok(mut int), Ok(mut hup)) =
-        (signal(SignalKind::terminate()), signal(SignalKind::interrupt()), signal(SignalKind::hangup()))
-    else {
+    let (Ok(mut term), Ok(mut int), Ok(mut hup), Ok(mut usr2)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::hangup()),
+        signal(SignalKind::user_defined2()),
+    ) else {
         let _ = tokio::signal::ctrl_c().await;
         return;
     };
@@ -116,6 +120,10 @@ async fn wait_for_termination(shared: &Arc<Shared>) {
                 info!("SIGHUP received: reloading {}", shared.control.path.display());
                 // Failures are logged with every problem's key path.
                 let _ = rwsplit::control::reload_file(shared).await;
+            }
+            _ = usr2.recv() => {
+                info!("SIGUSR2 received: starting the new binary with the listening sockets");
+                let _ = rwsplit::control::upgrade(shared).await;
             }
         }
     }

@@ -237,3 +237,77 @@ async fn sigterm_lets_an_open_transaction_commit_then_exits_zero() {
     let n: Option<u64> = m.query_first("SELECT COUNT(*) FROM ops_term").await.expect("count");
     assert_eq!(n, Some(2));
 }
+
+/// Kills a process (the upgraded proxy) when the test ends, however it ends.
+struct KillOnDrop(u32);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = Command::new("kill").arg("-KILL").arg(self.0.to_string()).status();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn binary_upgrade_under_load_refuses_no_connection() {
+    let mut proxy = Proxy::start();
+    let url = proxy.url("test");
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut tasks = Vec::new();
+    for _ in 0..4 {
+        let (stop, url) = (stop.clone(), url.clone());
+        tasks.push(tokio::spawn(async move {
+            let (mut ok, mut failed) = (0u64, Vec::new());
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let attempt = async {
+                    let mut c = mysql_async::Conn::new(mysql_async::Opts::from_url(&url)?).await?;
+                    let _: Option<u16> = c.query_first("SELECT @@port").await?;
+                    c.disconnect().await
+                };
+                match attempt.await {
+                    Ok(()) => ok += 1,
+                    Err(e) => failed.push(e.to_string()),
+                }
+            }
+            (ok, failed)
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    signal(&proxy, "USR2");
+    // The new process logs into the same file: its pid, then its readiness.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let new_pid = loop {
+        let log = proxy.log();
+        let pid = log
+            .lines()
+            .find(|l| l.contains("upgrade: new process started"))
+            .and_then(|l| l.split("pid=").nth(1))
+            .and_then(|rest| rest.split_whitespace().next())
+            .and_then(|p| p.parse::<u32>().ok());
+        if let Some(pid) = pid {
+            if log.matches("rwsplit ready").count() >= 2 {
+                break pid;
+            }
+        }
+        assert!(Instant::now() < deadline, "the new process did not start:\n{log}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let _cleanup = KillOnDrop(new_pid);
+    assert!(proxy.log().contains("using the proxy socket handed over by the previous process"));
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let status = proxy.terminate(Duration::from_secs(15)).expect("the old process exits");
+    assert!(status.success(), "{status:?}");
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let (mut ok, mut failed) = (0, Vec::new());
+    for t in tasks {
+        let (o, f) = t.await.expect("task");
+        ok += o;
+        failed.extend(f);
+    }
+    eprintln!("binary upgrade: {ok} connections served, {} failed", failed.len());
+    assert!(failed.is_empty(), "failed connections: {failed:?}");
+    assert!(ok > 50, "the load ran ({ok})");
+    // The new process serves on the same address.
+    let mut c = connect(&url).await;
+    let _: Option<u16> = c.query_first("SELECT @@port").await.expect("served by the new process");
+}

@@ -111,6 +111,18 @@ pub async fn run(shared: Arc<Shared>, socket: TcpStream, peer: SocketAddr, id: u
     session.client.shutdown().await;
 }
 
+/// How long a session may stay silent once shutdown began before it is
+/// closed. Not at once: a client that just connected (to the old process of a
+/// binary upgrade, say) is about to send its statement and would see its fresh
+/// connection closed.
+const DRAIN_IDLE_GRACE: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Completes once shutdown began and then `DRAIN_IDLE_GRACE` passed.
+async fn idle_after_shutdown(shutdown: &mut tokio::sync::watch::Receiver<bool>) {
+    let _ = shutdown.wait_for(|s| *s).await;
+    tokio::time::sleep(DRAIN_IDLE_GRACE).await;
+}
+
 enum Wake {
     Packet(Result<Option<RawPacket>, StreamError>),
     Shutdown,
@@ -128,7 +140,7 @@ impl Session {
             let in_trans = *status & STATUS_IN_TRANS != 0;
             let wake = tokio::select! {
                 p = client.read_packet(max) => Wake::Packet(p),
-                _ = shutdown.wait_for(|s| *s), if !in_trans => Wake::Shutdown,
+                _ = idle_after_shutdown(&mut shutdown), if !in_trans => Wake::Shutdown,
                 _ = handle.killed.notified() => Wake::Killed,
                 // Between commands a server says nothing; if a held connection
                 // speaks or closes, it is going away (KILL, wait_timeout).
