@@ -3,12 +3,14 @@
 # Debian 12 machine (run as root). Idempotent and quiet when nothing is missing.
 #
 #   mariadb-server/-client  local replication cluster (tests/cluster/cluster.sh)
+#   galera-4, rsync         local Galera cluster (tests/cluster/galera.sh; rsync is
+#                           its SST method; mariadb-server already depends on both)
 #   libmariadb-java, JDK    JDBC client tests
 #   sysbench, haproxy       benchmarks / comparison
 #   python3-pymysql         Python client tests
 set -euo pipefail
 
-PACKAGES=(mariadb-server mariadb-client libmariadb-java sysbench haproxy python3-pymysql)
+PACKAGES=(mariadb-server mariadb-client galera-4 rsync libmariadb-java sysbench haproxy python3-pymysql)
 JDK_PACKAGE=default-jdk-headless
 
 log() { printf 'install-deps: %s\n' "$*" >&2; }
@@ -59,9 +61,10 @@ main() {
     if [[ ${#missing[@]} -gt 0 ]]; then install_packages "${missing[@]}"; fi
     have_jdk || die "java/javac not found on PATH after installing $JDK_PACKAGE"
     local tool
-    for tool in mariadbd mariadb-install-db mariadb mariadb-admin sysbench haproxy; do
+    for tool in mariadbd mariadb-install-db mariadb mariadb-admin rsync sysbench haproxy; do
         command -v "$tool" >/dev/null || die "$tool not found on PATH"
     done
+    [[ -r /usr/lib/galera/libgalera_smm.so ]] || die "/usr/lib/galera/libgalera_smm.so not found after installing galera-4"
     # Debian's module lives in the system interpreter; a pyenv/venv python3
     # earlier on PATH won't see it, so tests should call /usr/bin/python3.
     /usr/bin/python3 -c 'import pymysql' 2>/dev/null || die "/usr/bin/python3 cannot import pymysql"
