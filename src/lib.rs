@@ -6,6 +6,7 @@ pub mod balance;
 pub mod classify;
 pub mod config;
 pub mod frontend;
+pub mod http;
 pub mod monitor;
 pub mod protocol;
 pub mod relay;

@@ -78,13 +78,20 @@ async fn run(config: Config) -> anyhow::Result<()> {
         "" => None,
         addr => Some(TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr} (admin)"))?),
     };
+    let http = match config.http.listen.as_str() {
+        "" => None,
+        addr => Some(TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr} (http)"))?),
+    };
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let shared = Shared::new(Runtime::build(config.clone(), None), shutdown_rx);
-    info!(listen = %config.proxy.listen, admin = %config.admin.listen, servers = config.servers.len(), "rwsplit ready");
+    info!(listen = %config.proxy.listen, admin = %config.admin.listen, http = %config.http.listen, servers = config.servers.len(), "rwsplit ready");
 
     rwsplit::monitor::start(shared.clone());
     if let Some(admin) = admin {
         tokio::spawn(rwsplit::admin::serve(admin, shared.clone()));
+    }
+    if let Some(http) = http {
+        tokio::spawn(rwsplit::http::serve(http, shared.clone()));
     }
     let serving = tokio::spawn(frontend::serve(listener, shared.clone()));
     wait_for_termination().await;
