@@ -260,10 +260,11 @@ haproxy -f "$HAPROXY_CFG" -db >"$RESULTS_DIR/haproxy.log" 2>&1 &
 PID_OF[haproxy]=$!
 
 RWSPLIT_CFG="$TMP_DIR/rwsplit.toml"
-# The data listener moves to $RWSPLIT_PORT; the admin port is left off so a
-# demo proxy running alongside keeps 6032.
+# The data listener moves to $RWSPLIT_PORT; the admin port and the HTTP
+# listener are left off so a demo proxy running alongside keeps 6032 and 8080.
 sed -E -e "s/^listen[[:space:]]*=[[:space:]]*\"127.0.0.1:6033\"/listen = \"127.0.0.1:$RWSPLIT_PORT\"/" \
-    -e "s/^listen[[:space:]]*=[[:space:]]*\"127.0.0.1:6032\"/listen = \"\"/" config/rwsplit.toml >"$RWSPLIT_CFG"
+    -e "s/^listen[[:space:]]*=[[:space:]]*\"127.0.0.1:6032\"/listen = \"\"/" \
+    -e "s/^listen[[:space:]]*=[[:space:]]*\"127.0.0.1:8080\"/listen = \"\"/" config/rwsplit.toml >"$RWSPLIT_CFG"
 grep -q "^listen = \"127.0.0.1:$RWSPLIT_PORT\"" "$RWSPLIT_CFG" || die "could not set listen in the rwsplit config copy"
 RWSPLIT_LOG="$RWSPLIT_LOG" "$RWSPLIT_BIN" --config "$RWSPLIT_CFG" >"$RESULTS_DIR/rwsplit.log" 2>&1 &
 PID_OF[rwsplit]=$!

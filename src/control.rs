@@ -25,11 +25,49 @@ struct Bound {
     stop: watch::Sender<bool>,
 }
 
-#[derive(Default)]
-struct Listeners {
-    proxy: Option<Bound>,
-    admin: Option<Bound>,
+/// The proxy's listeners, by kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Kind {
+    Proxy,
+    Admin,
+    Http,
 }
+
+impl Kind {
+    const ALL: [Kind; 3] = [Kind::Proxy, Kind::Admin, Kind::Http];
+
+    fn name(self) -> &'static str {
+        match self {
+            Kind::Proxy => "proxy",
+            Kind::Admin => "admin",
+            Kind::Http => "http",
+        }
+    }
+
+    /// The config key of its address ("" switches it off, except the proxy's).
+    fn address(self, config: &Config) -> &str {
+        match self {
+            Kind::Proxy => &config.proxy.listen,
+            Kind::Admin => &config.admin.listen,
+            Kind::Http => &config.http.listen,
+        }
+    }
+
+    fn spawn(self, shared: &Arc<Shared>, listener: TcpListener, addr: &str) -> Bound {
+        let fd = listener.as_raw_fd();
+        let (stop, stopped) = watch::channel(false);
+        match self {
+            Kind::Proxy => drop(tokio::spawn(crate::frontend::serve(listener, shared.clone(), stopped))),
+            Kind::Admin => drop(tokio::spawn(crate::admin::serve(listener, shared.clone(), stopped))),
+            Kind::Http => drop(tokio::spawn(crate::http::serve(listener, shared.clone(), stopped))),
+        }
+        info!(listen = addr, "{} listener open", self.name());
+        Bound { addr: addr.to_owned(), fd, stop }
+    }
+}
+
+#[derive(Default)]
+struct Listeners(HashMap<Kind, Bound>);
 
 /// What reloads know: the file, the listeners, how reloads went.
 pub struct Control {
@@ -70,13 +108,8 @@ pub async fn start(shared: &Arc<Shared>) -> Result<(), Vec<ConfigError>> {
 /// SIGUSR2: starts the (new) binary with this process's listening sockets.
 pub async fn upgrade(shared: &Arc<Shared>) -> Result<u32, String> {
     let listeners = shared.control.listeners.lock().await;
-    let mut sockets = Vec::new();
-    if let Some(b) = &listeners.proxy {
-        sockets.push(("proxy", b.fd));
-    }
-    if let Some(b) = &listeners.admin {
-        sockets.push(("admin", b.fd));
-    }
+    let sockets: Vec<(&str, RawFd)> =
+        Kind::ALL.iter().filter_map(|k| listeners.0.get(k).map(|b| (k.name(), b.fd))).collect();
     crate::upgrade::spawn_successor(&sockets)
 }
 
@@ -104,17 +137,10 @@ pub async fn apply(shared: &Arc<Shared>, config: Config, why: &str) -> Result<()
     let config = Arc::new(config);
     // Bind first: a listen address that cannot be bound rejects the config
     // before anything changed; the old address is released only afterwards.
-    let (new_proxy, new_admin) = bind_changed(&shared.control, &listeners, &config).await?;
+    let changed = bind_changed(&shared.control, &listeners, &config).await?;
     let runtime = Runtime::build(config.clone(), Some(&old));
     shared.runtime.store(Arc::new(runtime));
-    if let Some(l) = new_proxy {
-        replace(&mut listeners.proxy, spawn_proxy(shared, l, &config.proxy.listen));
-    }
-    match new_admin {
-        Some(Some(l)) => replace(&mut listeners.admin, spawn_admin(shared, l, &config.admin.listen)),
-        Some(None) => replace(&mut listeners.admin, None),
-        None => {}
-    }
+    install(shared, &mut listeners, changed, &config);
     shared.control.reloads.fetch_add(1, Ordering::Relaxed);
     shared.monitor_wake.notify_one();
     info!(
@@ -139,43 +165,62 @@ fn fail(shared: &Shared, what: &str, errors: &[ConfigError]) {
 }
 
 async fn rebind(shared: &Arc<Shared>, listeners: &mut Listeners, config: &Config) -> Result<(), Vec<ConfigError>> {
-    let (proxy, admin) = bind_changed(&shared.control, listeners, config).await?;
-    if let Some(l) = proxy {
-        replace(&mut listeners.proxy, spawn_proxy(shared, l, &config.proxy.listen));
-    }
-    if let Some(Some(l)) = admin {
-        replace(&mut listeners.admin, spawn_admin(shared, l, &config.admin.listen));
-    }
+    let changed = bind_changed(&shared.control, listeners, config).await?;
+    install(shared, listeners, changed, config);
     Ok(())
 }
 
-/// New sockets for the addresses that changed: `Some(None)` for an admin port
-/// that is switched off.
+/// Starts the accept loops of newly bound sockets and stops the ones they
+/// replace (or that the config switched off).
+fn install(
+    shared: &Arc<Shared>,
+    listeners: &mut Listeners,
+    changed: Vec<(Kind, Option<TcpListener>)>,
+    config: &Config,
+) {
+    for (kind, socket) in changed {
+        let next = socket.map(|l| kind.spawn(shared, l, kind.address(config)));
+        let old = match next {
+            Some(b) => listeners.0.insert(kind, b),
+            None => listeners.0.remove(&kind),
+        };
+        if let Some(old) = old {
+            let _ = old.stop.send(true);
+            info!(listen = %old.addr, "{} listener closed", kind.name());
+        }
+    }
+}
+
+/// New sockets for the listeners whose address changed (None: switched off).
 async fn bind_changed(
     control: &Control,
     listeners: &Listeners,
     config: &Config,
-) -> Result<(Option<TcpListener>, Option<Option<TcpListener>>), Vec<ConfigError>> {
-    let current = |b: &Option<Bound>| b.as_ref().map(|b| b.addr.clone()).unwrap_or_default();
-    let proxy = if current(&listeners.proxy) != config.proxy.listen {
-        Some(bind(control, "proxy", "proxy.listen", &config.proxy.listen).await?)
-    } else {
-        None
-    };
-    let admin = match (current(&listeners.admin), config.admin.listen.as_str()) {
-        (old, new) if old == new => None,
-        (_, "") => Some(None),
-        (_, new) => Some(Some(bind(control, "admin", "admin.listen", new).await?)),
-    };
-    Ok((proxy, admin))
+) -> Result<Vec<(Kind, Option<TcpListener>)>, Vec<ConfigError>> {
+    let mut changed = Vec::new();
+    for kind in Kind::ALL {
+        let current = listeners.0.get(&kind).map(|b| b.addr.as_str()).unwrap_or_default();
+        let wanted = kind.address(config);
+        if current == wanted {
+            continue;
+        }
+        let socket = match wanted {
+            "" => None,
+            addr => Some(bind(control, kind, addr).await?),
+        };
+        changed.push((kind, socket));
+    }
+    Ok(changed)
 }
 
-async fn bind(control: &Control, name: &str, key: &str, addr: &str) -> Result<TcpListener, Vec<ConfigError>> {
-    if let Some(l) = take_inherited(control, name, addr) {
-        info!(listen = addr, "using the {name} socket handed over by the previous process");
+async fn bind(control: &Control, kind: Kind, addr: &str) -> Result<TcpListener, Vec<ConfigError>> {
+    if let Some(l) = take_inherited(control, kind.name(), addr) {
+        info!(listen = addr, "using the {} socket handed over by the previous process", kind.name());
         return Ok(l);
     }
-    TcpListener::bind(addr).await.map_err(|e| vec![ConfigError::new(key, format!("cannot listen on {addr}: {e}"))])
+    TcpListener::bind(addr)
+        .await
+        .map_err(|e| vec![ConfigError::new(format!("{}.listen", kind.name()), format!("cannot listen on {addr}: {e}"))])
 }
 
 /// The handed-over socket for `name`, if it listens on `addr`.
@@ -187,30 +232,6 @@ fn take_inherited(control: &Control, name: &str, addr: &str) -> Option<TcpListen
         TcpListener::from_std(l).ok()
     } else {
         None
-    }
-}
-
-fn spawn_proxy(shared: &Arc<Shared>, listener: TcpListener, addr: &str) -> Option<Bound> {
-    let fd = listener.as_raw_fd();
-    let (stop, stopped) = watch::channel(false);
-    tokio::spawn(crate::frontend::serve(listener, shared.clone(), stopped));
-    info!(listen = addr, "accepting clients");
-    Some(Bound { addr: addr.to_owned(), fd, stop })
-}
-
-fn spawn_admin(shared: &Arc<Shared>, listener: TcpListener, addr: &str) -> Option<Bound> {
-    let fd = listener.as_raw_fd();
-    let (stop, stopped) = watch::channel(false);
-    tokio::spawn(crate::admin::serve(listener, shared.clone(), stopped));
-    info!(listen = addr, "admin port open");
-    Some(Bound { addr: addr.to_owned(), fd, stop })
-}
-
-/// Installs `next`, stopping the accept loop it replaces.
-fn replace(slot: &mut Option<Bound>, next: Option<Bound>) {
-    if let Some(old) = std::mem::replace(slot, next) {
-        let _ = old.stop.send(true);
-        info!(listen = %old.addr, "stopped listening");
     }
 }
 

@@ -7,6 +7,7 @@ pub mod classify;
 pub mod config;
 pub mod control;
 pub mod frontend;
+pub mod http;
 pub mod monitor;
 pub mod protocol;
 pub mod relay;

@@ -77,7 +77,7 @@ async fn run(config: Config, path: PathBuf) -> anyhow::Result<()> {
         anyhow::bail!("{}", text.join("; "));
     }
     rwsplit::monitor::start(shared.clone());
-    info!(listen = %config.proxy.listen, admin = %config.admin.listen, servers = config.servers.len(), "rwsplit ready");
+    info!(listen = %config.proxy.listen, admin = %config.admin.listen, http = %config.http.listen, servers = config.servers.len(), "rwsplit ready");
 
     wait_for_termination(&shared).await;
     info!(sessions = shared.active_sessions(), "shutting down: no new connections, draining sessions");

@@ -21,6 +21,7 @@ pub struct Config {
     pub monitor: MonitorConfig,
     pub routing: RoutingConfig,
     pub admin: AdminConfig,
+    pub http: HttpConfig,
     pub servers: Vec<ServerConfig>,
     pub users: Vec<UserConfig>,
 }
@@ -69,6 +70,19 @@ pub struct AdminConfig {
     pub listen: String,
     pub user: String,
     /// Plaintext, or `*` + 40 hex digits.
+    pub password: String,
+}
+
+/// The HTTP listener: `/stats` (HTML) and `/metrics` (Prometheus) behind basic
+/// auth, `/health`, `/health/read` and `/health/write` open to load balancers.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct HttpConfig {
+    /// Address of the HTTP listener; empty (the default) leaves it off.
+    pub listen: String,
+    /// Basic-auth account for `/stats` and `/metrics`.
+    pub user: String,
+    /// Plaintext, or `*` + 40 hex digits (`SELECT PASSWORD('...')`).
     pub password: String,
 }
 
@@ -407,6 +421,15 @@ mod tests {
         assert_eq!(c.master().map(|m| m.address.as_str()), Some("127.0.0.1:13306"));
         assert_eq!(c.servers.iter().filter(|s| s.role == Role::Replica).count(), 2);
         assert!(c.user("app").is_some());
+        assert_eq!(c.http.listen, "127.0.0.1:8080");
+        assert_eq!(c.http.user, "admin");
+    }
+
+    #[test]
+    fn http_is_off_by_default() {
+        let text = "[backend]\nuser = \"app\"\n[[servers]]\nname = \"m\"\naddress = \"127.0.0.1:13306\"\nrole = \"master\"\n[[users]]\nname = \"app\"\n";
+        let c = Config::parse(text).expect("valid");
+        assert!(c.http.listen.is_empty());
     }
 
     #[test]

@@ -70,6 +70,23 @@ pub(super) fn validate(c: &Config) -> Vec<ConfigError> {
             err("admin.password".into(), e.to_string());
         }
     }
+    if !c.http.listen.is_empty() {
+        if let Err(e) = check_address(&c.http.listen) {
+            err("http.listen".into(), e);
+        } else if c.http.listen == c.proxy.listen {
+            err("http.listen".into(), "must differ from proxy.listen".into());
+        } else if c.http.listen == c.admin.listen {
+            err("http.listen".into(), "must differ from admin.listen".into());
+        }
+        if c.http.user.is_empty() {
+            err("http.user".into(), "must be set when http.listen is (basic auth for /stats and /metrics)".into());
+        } else if c.http.user.contains(':') {
+            err("http.user".into(), "must not contain ':' (basic auth separates user and password with it)".into());
+        }
+        if let Err(e) = StoredPassword::from_config(&c.http.password) {
+            err("http.password".into(), e.to_string());
+        }
+    }
     if c.backend.user.is_empty() {
         err("backend.user".into(), "is required".into());
     }
@@ -215,5 +232,45 @@ password = "*0123456789012345678901234567890123456789ZZ"
         {
             assert!(paths.contains(&want), "missing {want} in {errs:?}");
         }
+    }
+
+    const MINIMAL: &str =
+        "[proxy]\nlisten = \"127.0.0.1:6033\"\n[admin]\nlisten = \"127.0.0.1:6032\"\nuser = \"admin\"\n\
+        [backend]\nuser = \"app\"\n[[servers]]\nname = \"m\"\naddress = \"127.0.0.1:13306\"\nrole = \"master\"\n\
+        [[users]]\nname = \"app\"\n";
+
+    fn http_errors(http: &str) -> Vec<String> {
+        match Config::parse(&format!("{MINIMAL}[http]\n{http}")) {
+            Ok(_) => Vec::new(),
+            Err(errs) => errs.iter().map(ToString::to_string).collect(),
+        }
+    }
+
+    #[test]
+    fn http_section_is_checked() {
+        assert_eq!(
+            http_errors("listen = \"127.0.0.1:8080\"\nuser = \"admin\"\npassword = \"admin\"\n"),
+            Vec::<String>::new()
+        );
+        assert_eq!(http_errors("listen = \"\"\n"), Vec::<String>::new(), "off needs no account");
+        assert_eq!(http_errors("listen = \"8080\"\nuser = \"a\"\n"), ["http.listen: \"8080\" is not host:port"]);
+        assert_eq!(
+            http_errors("listen = \"127.0.0.1:6033\"\nuser = \"a\"\n"),
+            ["http.listen: must differ from proxy.listen"]
+        );
+        assert_eq!(
+            http_errors("listen = \"127.0.0.1:6032\"\nuser = \"a\"\n"),
+            ["http.listen: must differ from admin.listen"]
+        );
+        let errs = http_errors("listen = \"127.0.0.1:8080\"\n");
+        assert!(errs.len() == 1 && errs[0].starts_with("http.user: must be set"), "{errs:?}");
+        let errs = http_errors("listen = \"127.0.0.1:8080\"\nuser = \"a:b\"\npassword = \"*00\"\n");
+        assert_eq!(errs.len(), 1, "{errs:?}: a short '*...' is a plaintext password");
+        assert!(errs[0].starts_with("http.user: must not contain ':'"), "{errs:?}");
+        let errs = http_errors(
+            "listen = \"127.0.0.1:8080\"\nuser = \"a\"\npassword = \"*01234567890123456789012345678901234567ZZ\"\nport = 1\n",
+        );
+        assert!(errs.contains(&"http.port: unknown key".to_string()), "{errs:?}");
+        assert!(errs.iter().any(|e| e.starts_with("http.password: ")), "{errs:?}");
     }
 }

@@ -62,6 +62,8 @@ pub struct Proxy {
     child: Child,
     pub port: u16,
     pub admin_port: u16,
+    /// The HTTP listener (/stats, /metrics, /health).
+    pub http_port: u16,
     pub config_path: PathBuf,
     log_path: PathBuf,
     _dir: tempfile::TempDir,
@@ -71,6 +73,7 @@ pub struct ProxyBuilder {
     config: String,
     port: u16,
     admin_port: u16,
+    http_port: u16,
 }
 
 impl ProxyBuilder {
@@ -102,7 +105,15 @@ impl ProxyBuilder {
             .stderr(log)
             .spawn()
             .expect("spawn rwsplit");
-        let mut proxy = Proxy { child, port: self.port, admin_port: self.admin_port, config_path, log_path, _dir: dir };
+        let mut proxy = Proxy {
+            child,
+            port: self.port,
+            admin_port: self.admin_port,
+            http_port: self.http_port,
+            config_path,
+            log_path,
+            _dir: dir,
+        };
         proxy.wait_ready();
         proxy
     }
@@ -114,10 +125,12 @@ impl Proxy {
         cluster();
         let port = free_port();
         let admin_port = free_port();
+        let http_port = free_port();
         let config = std::fs::read_to_string(repo_root().join("config/rwsplit.toml")).expect("read config");
-        ProxyBuilder { config, port, admin_port }
+        ProxyBuilder { config, port, admin_port, http_port }
             .replace("listen = \"127.0.0.1:6033\"", &format!("listen = \"127.0.0.1:{port}\""))
             .replace("listen = \"127.0.0.1:6032\"", &format!("listen = \"127.0.0.1:{admin_port}\""))
+            .replace("listen = \"127.0.0.1:8080\"", &format!("listen = \"127.0.0.1:{http_port}\""))
     }
 
     pub fn start() -> Proxy {
