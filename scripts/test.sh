@@ -20,6 +20,8 @@ cleanup() {
         RWSPLIT_CLUSTER_DIR="$PWD/.cluster-fault" RWSPLIT_MASTER_PORT=13406 RWSPLIT_REPLICA_PORTS="13407 13408" \
             tests/cluster/cluster.sh destroy || true
     fi
+    # Likewise the Galera cluster of tests/galera.rs (ports 14306-14308).
+    if [[ -d .galera ]]; then tests/cluster/galera.sh destroy || true; fi
 }
 trap cleanup EXIT
 tests/cluster/cluster.sh start

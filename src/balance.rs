@@ -58,8 +58,13 @@ pub fn least_connections(
     in_use: impl Fn(usize) -> usize,
     usable: impl Fn(usize) -> bool,
 ) -> Option<usize> {
-    servers
-        .iter()
+    // Ties (idle servers, a quiet proxy) go round robin, as in HAProxy, rather
+    // than all to the first server listed.
+    static TIE_BREAK: AtomicUsize = AtomicUsize::new(0);
+    let start = TIE_BREAK.fetch_add(1, Ordering::Relaxed);
+    let n = servers.len().max(1);
+    (0..servers.len())
+        .map(|k| &servers[(start + k) % n])
         .filter(|(i, w)| *w > 0 && usable(*i))
         // Compare in_use/weight without division: a/wa < b/wb ⇔ a·wb < b·wa.
         .min_by(|(a, wa), (b, wb)| (in_use(*a) as u64 * u64::from(*wb)).cmp(&(in_use(*b) as u64 * u64::from(*wa))))

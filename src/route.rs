@@ -5,6 +5,7 @@
 
 use crate::balance::{least_connections, Balance};
 use crate::classify::{RouteHint, StatementClass};
+use crate::config::ClusterType;
 use crate::runtime::Runtime;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,7 +48,12 @@ pub fn master(rt: &Runtime) -> Target {
 /// to the master when no reader is usable and the config allows it.
 pub fn read_target(rt: &Runtime, except: Option<usize>) -> Target {
     let usable = |i: usize| Some(i) != except && rt.readable(i);
-    let pick = match rt.config.routing.balance {
+    // Galera nodes serve reads by least connections, whatever `balance` says.
+    let balance = match rt.config.monitor.cluster {
+        ClusterType::Galera => Balance::Leastconn,
+        ClusterType::Replication => rt.config.routing.balance,
+    };
+    let pick = match balance {
         Balance::Roundrobin => rt.read_wheel.pick(usable),
         Balance::Leastconn => {
             least_connections(&rt.readers, |i| rt.servers.get(i).map_or(0, |s| s.pool.in_use()), usable)

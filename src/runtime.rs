@@ -12,7 +12,7 @@ use crate::balance::Wheel;
 use crate::classify::{Classifier, ClassifyOptions};
 use arc_swap::ArcSwap;
 
-use crate::config::{Config, Role, ServerState};
+use crate::config::{ClusterType, Config, Role, ServerState};
 use crate::monitor::{ServerHealth, ServerView, Topology};
 use crate::protocol::auth::StoredPassword;
 use crate::session::ReadYourWrites;
@@ -31,6 +31,8 @@ pub struct Server {
     pub weight: u32,
     /// Ready, or drained from the admin port.
     pub state: ServerState,
+    /// Galera writer preference (lower first).
+    pub priority: u32,
     pub pool: Arc<Pool>,
     /// What the health checks say; carried over a reload like the pool.
     pub health: Arc<ServerHealth>,
@@ -93,6 +95,7 @@ impl Runtime {
                     role: s.role,
                     weight: s.weight,
                     state: s.state,
+                    priority: s.priority.unwrap_or(u32::MAX),
                     pool,
                     health: old.map(|old| old.health.clone()).unwrap_or_default(),
                     down_until_ms: AtomicU64::new(0),
@@ -180,8 +183,13 @@ impl Runtime {
                 state: h.state,
                 facts: h.facts.as_ref(),
                 drained: !s.state.is_ready(),
+                priority: s.priority,
             })
             .collect();
-        crate::monitor::compute(&views, self.config.monitor.replicas_serve_without_master)
+        crate::monitor::compute(
+            &views,
+            self.config.monitor.replicas_serve_without_master,
+            self.config.monitor.cluster == ClusterType::Galera,
+        )
     }
 }

@@ -59,6 +59,7 @@ fn edit(config: &mut Config, change: Change) -> Result<(), String> {
                 role,
                 weight,
                 state: ServerState::Ready,
+                priority: None,
                 inter: None,
                 fastinter: None,
                 downinter: None,

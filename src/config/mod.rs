@@ -120,11 +120,26 @@ pub struct MonitorConfig {
     /// Replicas of a master that is down keep serving reads (by default they
     /// are taken out with it: their data stopped at the master's failure).
     pub replicas_serve_without_master: bool,
+    /// `replication` (one master, replicas) or `galera` (every node checked by
+    /// `wsrep_local_state`; writes to one node at a time).
+    pub cluster: ClusterType,
+    /// Galera: a Donor/Desynced node (state 2) still takes work.
+    pub available_when_donor: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ClusterType {
+    #[default]
+    Replication,
+    Galera,
 }
 
 /// The check settings in force for one server.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CheckSettings {
+    pub galera: bool,
+    pub available_when_donor: bool,
     pub inter: Duration,
     pub fastinter: Duration,
     pub downinter: Duration,
@@ -138,6 +153,8 @@ pub struct CheckSettings {
 impl MonitorConfig {
     pub fn settings_for(&self, o: &ServerConfig) -> CheckSettings {
         CheckSettings {
+            galera: self.cluster == ClusterType::Galera,
+            available_when_donor: self.available_when_donor,
             inter: o.inter.unwrap_or(self.inter),
             fastinter: o.fastinter.unwrap_or(self.fastinter),
             downinter: o.downinter.unwrap_or(self.downinter),
@@ -217,10 +234,12 @@ impl ServerState {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     Master,
+    /// The default: Galera nodes need no role.
+    #[default]
     Replica,
 }
 
@@ -229,6 +248,7 @@ pub struct ServerConfig {
     pub name: String,
     /// `host:port`.
     pub address: String,
+    #[serde(default)]
     pub role: Role,
     #[serde(default = "default_weight")]
     pub weight: u32,
@@ -236,6 +256,10 @@ pub struct ServerConfig {
     /// for maintenance). Set from the admin port, kept by SAVE CONFIG.
     #[serde(default, skip_serializing_if = "ServerState::is_ready")]
     pub state: ServerState,
+    /// Galera: the writer is the usable node with the lowest priority (then
+    /// the first listed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub priority: Option<u32>,
     // Health-check settings for this server only (overriding `[monitor]`).
     #[serde(default, with = "opt_duration", skip_serializing_if = "Option::is_none")]
     pub inter: Option<Duration>,
@@ -313,6 +337,8 @@ impl Default for MonitorConfig {
             max_replication_lag: Duration::from_secs(10),
             failover_hold: Duration::from_secs(10),
             replicas_serve_without_master: false,
+            cluster: ClusterType::Replication,
+            available_when_donor: false,
         }
     }
 }

@@ -161,7 +161,11 @@ pub(super) fn validate(c: &Config) -> Vec<ConfigError> {
             }
         }
     }
-    if !c.servers.is_empty() && !c.servers.iter().any(|s| s.role == Role::Master) {
+    // Galera nodes are all alike; a replication setup names its master.
+    if c.monitor.cluster == super::ClusterType::Replication
+        && !c.servers.is_empty()
+        && !c.servers.iter().any(|s| s.role == Role::Master)
+    {
         err("servers".into(), "no server has role = \"master\"".into());
     }
 

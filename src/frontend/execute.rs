@@ -13,6 +13,7 @@ use super::tracking::{Learned, Observer};
 use crate::backend::statements::Prepared;
 use crate::backend::{BackendError, Guard};
 use crate::classify::{Classification, Effects, StatementClass};
+use crate::config::ClusterType;
 use crate::protocol::command::{self, response_kind, ResponseKind};
 use crate::protocol::err::code;
 use crate::protocol::handshake::CLIENT_DEPRECATE_EOF;
@@ -262,9 +263,13 @@ impl Session {
             Target::NoMaster if class.is_some_and(|c| c.class == StatementClass::Read) => return Err(no_master(rt)),
             Target::NoMaster => self.wait_for_master(rt).await?,
         };
-        let is_read = rt.master_index() != Some(server);
+        // On Galera the writer serves reads too: a read there falls back like
+        // any other.
+        let galera_read = rt.config.monitor.cluster == ClusterType::Galera
+            && class.is_some_and(|c| c.class == StatementClass::Read && c.hint.is_none());
+        let is_read = rt.master_index() != Some(server) || galera_read;
         if !is_read {
-            return self.checkout(server, rt).await.map_err(|(e, _)| e);
+            return self.checkout_master(server, rt).await.map(|(held, _)| held);
         }
         // A read: another replica, then the master, when one cannot be reached;
         // and read-your-writes decides whether a replica has caught up.
@@ -335,9 +340,29 @@ impl Session {
     /// A connection to the master, and the server's OK if it logged in afresh.
     async fn master_conn(&mut self, rt: &Runtime) -> Result<(Held, Option<Vec<u8>>), ErrPacket> {
         match master(rt) {
-            Target::Server(m) => self.checkout_with_ok(m, rt).await.map_err(|(e, _)| e),
+            Target::Server(m) => self.checkout_master(m, rt).await,
             Target::Unavailable(why) => Err(no_server(why)),
             Target::NoMaster => Err(no_master(rt)),
+        }
+    }
+
+    /// A connection to the master `server`. When it cannot be reached (nothing
+    /// was sent), the checks are asked to look now, and once they name another
+    /// master (a failover; up to `failover_hold`) the connection goes there.
+    async fn checkout_master(&mut self, server: usize, rt: &Runtime) -> Result<(Held, Option<Vec<u8>>), ErrPacket> {
+        match self.checkout_with_ok(server, rt).await {
+            Ok(ok) => Ok(ok),
+            Err((err, true)) => Err(err),
+            Err((err, false)) => {
+                if let Some(s) = rt.servers.get(server) {
+                    s.health.check_now.notify_one();
+                }
+                self.wait_for_master_other_than(server, rt).await;
+                match master(rt) {
+                    Target::Server(m) if m != server => self.checkout_with_ok(m, rt).await.map_err(|(e, _)| e),
+                    _ => Err(err),
+                }
+            }
         }
     }
 
@@ -398,10 +423,17 @@ impl Session {
         if !position.bytes().all(|b| b.is_ascii_digit() || b == b'-' || b == b',') {
             return false;
         }
-        let timeout = rt.config.routing.read_your_writes_timeout.as_secs_f64();
-        let sql = format!("SELECT MASTER_GTID_WAIT('{position}', {timeout:.3})");
+        let timeout = rt.config.routing.read_your_writes_timeout;
+        // Galera nodes apply write sets, not a replication stream:
+        // MASTER_GTID_WAIT answers -1 there, WSREP_SYNC_WAIT_UPTO_GTID waits
+        // (whole seconds; an error when the time is up).
+        let (sql, reached): (String, &[u8]) = if rt.config.monitor.cluster == ClusterType::Galera {
+            (format!("SELECT WSREP_SYNC_WAIT_UPTO_GTID('{position}', {})", timeout.as_secs()), b"1")
+        } else {
+            (format!("SELECT MASTER_GTID_WAIT('{position}', {:.3})", timeout.as_secs_f64()), b"0")
+        };
         match held.conn.query_rows(&sql).await {
-            Ok(rows) if rows.first().and_then(|r| r.first()).is_some_and(|v| v.as_deref() == Some(b"0")) => {
+            Ok(rows) if rows.first().and_then(|r| r.first()).is_some_and(|v| v.as_deref() == Some(reached)) => {
                 match epoch {
                     Some(e) => {
                         server.applied_epoch.fetch_max(e, std::sync::atomic::Ordering::AcqRel);
@@ -414,9 +446,15 @@ impl Session {
                 debug!(server = %held.conn.server.name, position = %position, "replica has not applied earlier writes in time; reading from the master");
                 false
             }
+            // An error reply (WSREP_SYNC_WAIT_UPTO_GTID's timeout) leaves the
+            // connection usable.
+            Err(BackendError::Refused { err, .. }) => {
+                debug!(error = %err, "server has not applied earlier writes in time; reading from the master");
+                false
+            }
             Err(e) => {
                 held.conn.poisoned = true;
-                debug!(error = %e, "MASTER_GTID_WAIT failed; reading from the master");
+                debug!(error = %e, "waiting for earlier writes failed; reading from the master");
                 false
             }
         }

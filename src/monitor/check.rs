@@ -32,6 +32,19 @@ pub struct Facts {
     pub gtid_slave_pos: String,
     /// None when the server replicates from nobody.
     pub replication: Option<Replication>,
+    /// Galera nodes: the wsrep status.
+    pub galera: Option<Galera>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Galera {
+    /// 4 Synced, 2 Donor/Desynced, 1 Joining, 3 Joined.
+    pub local_state: u32,
+    pub local_state_comment: String,
+    pub ready: bool,
+    /// `Primary`, or `non-Primary` after losing quorum.
+    pub cluster_status: String,
+    pub cluster_size: u32,
 }
 
 /// The monitor's own connection to one server, kept between checks.
@@ -85,13 +98,20 @@ impl Checker {
         let text = |i: usize| row.get(i).cloned().flatten().map(|v| String::from_utf8_lossy(&v).into_owned());
         let read_only = text(0).is_some_and(|v| v != "0");
         let server_id = text(1).and_then(|v| v.parse().ok()).unwrap_or(0);
-        let (names, rows) = timed(s.query_timeout, conn.query_table("SHOW ALL SLAVES STATUS")).await?;
+        let (replication, galera) = if s.galera {
+            let rows = timed(s.query_timeout, conn.query_rows(GALERA_STATUS)).await?;
+            (None, Some(galera(&rows)))
+        } else {
+            let (names, rows) = timed(s.query_timeout, conn.query_table("SHOW ALL SLAVES STATUS")).await?;
+            (replication(&names, &rows), None)
+        };
         Ok(Facts {
             read_only,
             server_id,
             gtid_binlog_pos: text(2).unwrap_or_default(),
             gtid_slave_pos: text(3).unwrap_or_default(),
-            replication: replication(&names, &rows),
+            replication,
+            galera,
         })
     }
 }
@@ -111,6 +131,26 @@ async fn timed<T>(
 /// Error texts name the server already (the log line does too).
 fn short_error(e: &str) -> String {
     e.split_once("): ").map_or(e, |(_, rest)| rest).to_owned()
+}
+
+const GALERA_STATUS: &str = "SHOW GLOBAL STATUS WHERE Variable_name IN \
+    ('wsrep_local_state', 'wsrep_local_state_comment', 'wsrep_ready', 'wsrep_cluster_status', 'wsrep_cluster_size')";
+
+fn galera(rows: &[TextRow]) -> Galera {
+    let get = |name: &str| {
+        rows.iter()
+            .find(|r| r.first().cloned().flatten().is_some_and(|n| n.eq_ignore_ascii_case(name.as_bytes())))
+            .and_then(|r| r.get(1).cloned().flatten())
+            .map(|v| String::from_utf8_lossy(&v).into_owned())
+            .unwrap_or_default()
+    };
+    Galera {
+        local_state: get("wsrep_local_state").parse().unwrap_or(0),
+        local_state_comment: get("wsrep_local_state_comment"),
+        ready: get("wsrep_ready").eq_ignore_ascii_case("ON"),
+        cluster_status: get("wsrep_cluster_status"),
+        cluster_size: get("wsrep_cluster_size").parse().unwrap_or(0),
+    }
 }
 
 /// The default (unnamed) replication connection of SHOW ALL SLAVES STATUS, or
@@ -137,7 +177,10 @@ fn replication(names: &[String], rows: &[TextRow]) -> Option<Replication> {
 /// error is the reason it is not. (A read-only server replicating from nobody
 /// is healthy, a master set read-only during a switchover say; the topology
 /// keeps reads off it.)
-pub fn verdict(facts: &Facts, max_lag: Duration) -> Result<(), String> {
+pub fn verdict(facts: &Facts, max_lag: Duration, available_when_donor: bool) -> Result<(), String> {
+    if let Some(g) = &facts.galera {
+        return galera_verdict(g, available_when_donor);
+    }
     if !facts.read_only {
         return Ok(());
     }
@@ -166,9 +209,46 @@ pub fn verdict(facts: &Facts, max_lag: Duration) -> Result<(), String> {
     }
 }
 
+/// A Galera node takes work when it is Synced (or a Donor, if allowed), ready,
+/// and in the Primary component.
+fn galera_verdict(g: &Galera, available_when_donor: bool) -> Result<(), String> {
+    if g.cluster_status != "Primary" {
+        return Err(format!("not in the Primary component (wsrep_cluster_status {})", g.cluster_status));
+    }
+    if !g.ready {
+        return Err("wsrep_ready is OFF".into());
+    }
+    match g.local_state {
+        4 => Ok(()),
+        2 if available_when_donor => Ok(()),
+        n => Err(format!("wsrep_local_state {n} ({})", g.local_state_comment)),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn galera_nodes_take_work_when_synced() {
+        let node = |state: u32, comment: &str, ready: bool, status: &str| Galera {
+            local_state: state,
+            local_state_comment: comment.into(),
+            ready,
+            cluster_status: status.into(),
+            cluster_size: 3,
+        };
+        assert_eq!(galera_verdict(&node(4, "Synced", true, "Primary"), false), Ok(()));
+        assert_eq!(
+            galera_verdict(&node(2, "Donor/Desynced", true, "Primary"), false),
+            Err("wsrep_local_state 2 (Donor/Desynced)".into())
+        );
+        assert_eq!(galera_verdict(&node(2, "Donor/Desynced", true, "Primary"), true), Ok(()));
+        assert!(galera_verdict(&node(4, "Synced", false, "Primary"), false).unwrap_err().contains("wsrep_ready"));
+        assert!(galera_verdict(&node(4, "Synced", true, "non-Primary"), false)
+            .unwrap_err()
+            .contains("Primary component"));
+    }
 
     fn facts(io: bool, sql: bool, lag: Option<u64>) -> Facts {
         Facts {
@@ -176,6 +256,7 @@ mod tests {
             server_id: 2,
             gtid_binlog_pos: String::new(),
             gtid_slave_pos: String::new(),
+            galera: None,
             replication: Some(Replication {
                 io_running: io,
                 sql_running: sql,
@@ -189,20 +270,20 @@ mod tests {
     #[test]
     fn replicas_must_replicate_within_the_lag_limit() {
         let max = Duration::from_secs(10);
-        assert_eq!(verdict(&facts(true, true, Some(3)), max), Ok(()));
-        assert_eq!(verdict(&facts(false, true, Some(3)), max), Err("replication IO thread stopped".into()));
-        assert_eq!(verdict(&facts(true, false, None), max), Err("replication SQL thread stopped".into()));
+        assert_eq!(verdict(&facts(true, true, Some(3)), max, false), Ok(()));
+        assert_eq!(verdict(&facts(false, true, Some(3)), max, false), Err("replication IO thread stopped".into()));
+        assert_eq!(verdict(&facts(true, false, None), max, false), Err("replication SQL thread stopped".into()));
         assert_eq!(
-            verdict(&facts(true, true, None), max).unwrap_err(),
+            verdict(&facts(true, true, None), max, false).unwrap_err(),
             "replication broken (Seconds_Behind_Master is NULL)"
         );
-        assert_eq!(verdict(&facts(true, true, Some(42)), max), Err("replication lag 42s > 10s".into()));
+        assert_eq!(verdict(&facts(true, true, Some(42)), max, false), Err("replication lag 42s > 10s".into()));
         let mut writable = facts(false, false, None);
         writable.read_only = false;
-        assert_eq!(verdict(&writable, max), Ok(()), "a writable server's own replication does not matter");
+        assert_eq!(verdict(&writable, max, false), Ok(()), "a writable server's own replication does not matter");
         let mut lonely = facts(true, true, Some(0));
         lonely.replication = None;
-        assert_eq!(verdict(&lonely, max), Ok(()));
+        assert_eq!(verdict(&lonely, max, false), Ok(()));
     }
 
     #[test]

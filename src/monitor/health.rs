@@ -167,6 +167,8 @@ mod tests {
 
     fn settings() -> CheckSettings {
         CheckSettings {
+            galera: false,
+            available_when_donor: false,
             inter: Duration::from_secs(2),
             fastinter: Duration::from_millis(500),
             downinter: Duration::from_secs(5),

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use tracing::{info, warn};
 
-pub use check::{verdict, Checker, Facts, Replication};
+pub use check::{verdict, Checker, Facts, Galera, Replication};
 pub use health::{HealthState, ServerHealth, State, Transition};
 pub use topology::{compute, ServerView, Topology};
 
@@ -103,7 +103,7 @@ async fn run_checker(shared: Arc<Shared>, health: Weak<ServerHealth>, name: Stri
         let result = conn.check(&rt.config.monitor.user, &rt.config.monitor.password, &settings).await;
         let took = started.elapsed();
         let (outcome, facts) = match result {
-            Ok(f) => (verdict(&f, settings.max_replication_lag), Some(f)),
+            Ok(f) => (verdict(&f, settings.max_replication_lag, settings.available_when_donor), Some(f)),
             Err(e) => (Err(e), None),
         };
         let (transition, interval) = {

@@ -17,6 +17,8 @@ pub struct ServerView<'a> {
     pub facts: Option<&'a Facts>,
     /// Drained or in maintenance from the admin port: no new work.
     pub drained: bool,
+    /// Galera: lower is preferred as the writer.
+    pub priority: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -31,7 +33,10 @@ pub struct Topology {
     pub not_readable: Vec<Option<String>>,
 }
 
-pub fn compute(servers: &[ServerView<'_>], replicas_serve_without_master: bool) -> Topology {
+pub fn compute(servers: &[ServerView<'_>], replicas_serve_without_master: bool, galera: bool) -> Topology {
+    if galera {
+        return compute_galera(servers);
+    }
     let up = |v: &ServerView<'_>| v.state != State::Down && !v.drained;
     let writable = |v: &ServerView<'_>| up(v) && v.facts.map_or(v.configured_master, |f| !f.read_only);
     let writers: Vec<usize> = servers.iter().enumerate().filter(|(_, v)| writable(v)).map(|(i, _)| i).collect();
@@ -91,6 +96,26 @@ pub fn compute(servers: &[ServerView<'_>], replicas_serve_without_master: bool) 
     Topology { master, no_master, readable, not_readable }
 }
 
+/// Galera: every synced node serves reads; writes go to one node at a time,
+/// the usable writable node with the lowest priority, so that concurrent
+/// writers do not fight over certification.
+fn compute_galera(servers: &[ServerView<'_>]) -> Topology {
+    let up = |v: &ServerView<'_>| v.state != State::Down && !v.drained;
+    let master = servers
+        .iter()
+        .enumerate()
+        .filter(|(_, v)| up(v) && v.facts.is_none_or(|f| !f.read_only))
+        .min_by_key(|(i, v)| (v.priority, *i))
+        .map(|(i, _)| i);
+    let no_master = match master {
+        Some(_) => None,
+        None => Some(no_writer(servers).replacen("no writable master", "no Galera node can take writes", 1)),
+    };
+    let readable: Vec<bool> = servers.iter().map(up).collect();
+    let not_readable = servers.iter().map(|_| None).collect();
+    Topology { master, no_master, readable, not_readable }
+}
+
 fn source_name(servers: &[ServerView<'_>], id: Option<u32>, index: Option<usize>) -> String {
     match (index, id) {
         (Some(i), _) => servers[i].name.to_owned(),
@@ -123,6 +148,7 @@ mod tests {
             server_id: id,
             gtid_binlog_pos: String::new(),
             gtid_slave_pos: String::new(),
+            galera: None,
             replication: source.map(|s| Replication {
                 io_running: true,
                 sql_running: true,
@@ -142,12 +168,37 @@ mod tests {
             state,
             facts,
             drained: false,
+            priority: 0,
         }
     }
 
     #[test]
+    fn galera_writes_to_the_preferred_synced_node_and_reads_everywhere() {
+        let (a, b, c) = (facts(1, false, None), facts(2, false, None), facts(3, false, None));
+        let mut views = vec![
+            view("a", false, State::Up, Some(&a)),
+            view("b", false, State::Up, Some(&b)),
+            view("c", false, State::Up, Some(&c)),
+        ];
+        views[0].priority = 2;
+        views[1].priority = 1;
+        views[2].priority = 1;
+        let t = compute(&views, false, true);
+        assert_eq!((t.master, t.readable.clone()), (Some(1), vec![true, true, true]));
+        views[1].state = State::Down;
+        let t = compute(&views, false, true);
+        assert_eq!((t.master, t.readable.clone()), (Some(2), vec![true, false, true]));
+        for v in &mut views {
+            v.state = State::Down;
+        }
+        let t = compute(&views, false, true);
+        assert!(t.no_master.as_deref().is_some_and(|w| w.starts_with("no Galera node can take writes")), "{t:?}");
+    }
+
+    #[test]
     fn before_any_check_the_config_decides() {
-        let t = compute(&[view("m", true, State::Unknown, None), view("r1", false, State::Unknown, None)], false);
+        let t =
+            compute(&[view("m", true, State::Unknown, None), view("r1", false, State::Unknown, None)], false, false);
         assert_eq!(t.master, Some(0));
         assert_eq!(t.readable, [false, true]);
     }
@@ -161,6 +212,7 @@ mod tests {
                 view("r1", false, State::Up, Some(&r1)),
                 view("r2", false, State::Down, Some(&r2)),
             ],
+            false,
             false,
         );
         assert_eq!(t.master, Some(0));
@@ -179,6 +231,7 @@ mod tests {
                 view("r2", false, State::Up, Some(&r2)),
             ],
             false,
+            false,
         );
         assert_eq!(t.master, Some(1));
         assert_eq!(t.readable, [true, false, false]);
@@ -195,6 +248,7 @@ mod tests {
                 view("r", false, State::Up, Some(&r)),
             ],
             false,
+            false,
         );
         assert_eq!(t.master, None);
         assert!(t.no_master.as_deref().is_some_and(|w| w.contains("split-brain: a and b")), "{t:?}");
@@ -205,18 +259,18 @@ mod tests {
     fn a_dead_master_takes_its_replicas_out_unless_configured_otherwise() {
         let (m, r1) = (facts(1, false, None), facts(2, true, Some(1)));
         let servers = [view("m", true, State::Down, Some(&m)), view("r1", false, State::Up, Some(&r1))];
-        let t = compute(&servers, false);
+        let t = compute(&servers, false, false);
         assert_eq!(t.master, None);
         assert!(t.no_master.as_deref().is_some_and(|w| w.contains("m (127.0.0.1:1) down: refused")));
         assert_eq!(t.readable, [false, false]);
         assert_eq!(t.not_readable[1].as_deref(), Some("its master m is down"));
-        assert_eq!(compute(&servers, true).readable, [false, true]);
+        assert_eq!(compute(&servers, true, false).readable, [false, true]);
     }
 
     #[test]
     fn a_read_only_master_leaves_no_writer_but_reads_go_on() {
         let (m, r1) = (facts(1, true, None), facts(2, true, Some(1)));
-        let t = compute(&[view("m", true, State::Up, Some(&m)), view("r1", false, State::Up, Some(&r1))], false);
+        let t = compute(&[view("m", true, State::Up, Some(&m)), view("r1", false, State::Up, Some(&r1))], false, false);
         assert_eq!(t.master, None);
         assert!(t.no_master.as_deref().is_some_and(|w| w.contains("m read_only")));
         assert_eq!(t.readable, [false, true]);

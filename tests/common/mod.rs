@@ -2,6 +2,8 @@
 //! rwsplit process on a free port, with its log dumped when a test fails.
 #![allow(dead_code)]
 
+pub mod load;
+
 use std::collections::HashMap;
 use std::io::Read;
 use std::net::{TcpListener, TcpStream};
@@ -123,11 +125,17 @@ impl Proxy {
     /// The shipped config/rwsplit.toml on a free port.
     pub fn builder() -> ProxyBuilder {
         cluster();
+        let config = std::fs::read_to_string(repo_root().join("config/rwsplit.toml")).expect("read config");
+        Self::builder_with(&config)
+    }
+
+    /// A proxy with `config` (shaped like config/rwsplit.toml) on free ports,
+    /// without starting the replication cluster.
+    pub fn builder_with(config: &str) -> ProxyBuilder {
         let port = free_port();
         let admin_port = free_port();
         let http_port = free_port();
-        let config = std::fs::read_to_string(repo_root().join("config/rwsplit.toml")).expect("read config");
-        ProxyBuilder { config, port, admin_port, http_port }
+        ProxyBuilder { config: config.to_owned(), port, admin_port, http_port }
             .replace("listen = \"127.0.0.1:6033\"", &format!("listen = \"127.0.0.1:{port}\""))
             .replace("listen = \"127.0.0.1:6032\"", &format!("listen = \"127.0.0.1:{admin_port}\""))
             .replace("listen = \"127.0.0.1:8080\"", &format!("listen = \"127.0.0.1:{http_port}\""))
