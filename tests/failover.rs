@@ -256,3 +256,30 @@ async fn killed_master_fails_writes_clearly_after_the_hold_and_recovers() {
         c.query_first("/* rwsplit:master */ SELECT COUNT(*) FROM fo WHERE id = 2").await.expect("count");
     assert_eq!(n, Some(1));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn session_pinned_to_a_dead_replica_gets_an_error_not_a_hang() {
+    let _one = SERIAL.lock().await;
+    fresh_cluster();
+    let proxy = proxy();
+    wait_admin(&proxy, "replica2", "reads", |v| v == "yes", Duration::from_secs(10)).await;
+    let mut c = connect(&proxy.url("test")).await;
+    c.query_drop("START TRANSACTION READ ONLY").await.expect("begin");
+    let port: Option<u16> = c.query_first("SELECT @@port").await.expect("read");
+    let port = port.expect("port");
+    assert!(REPLICAS.contains(&port), "a read-only transaction runs on a replica, not {port}");
+    let name = if port == REPLICAS[0] { "replica1" } else { "replica2" };
+    kill_node(port);
+    wait_admin(&proxy, name, "state", |v| v == "DOWN", Duration::from_secs(10)).await;
+    let started = Instant::now();
+    let err = c.query_first::<u16, _>("SELECT @@port").await.expect_err("its server is gone");
+    eprintln!("pinned session: {:?} after {} ms", code_of(&err), started.elapsed().as_millis());
+    assert!(started.elapsed() < Duration::from_secs(3), "an error, not a hang");
+    // The client reconnects as after any lost connection; the proxy serves it.
+    let mut again = connect(&proxy.url("test")).await;
+    let served: Option<u16> = again.query_first("SELECT @@port").await.expect("served");
+    assert!(served.is_some_and(|p| p != port), "not by the dead server: {served:?}");
+    // Pooled connections to the dead server were dropped, none is handed out.
+    let pools = common::admin(&proxy, "SHOW POOLS").expect("pools");
+    assert_eq!(common::row(&pools, "server", name)["idle"], "0", "{pools:#?}");
+}

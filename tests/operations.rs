@@ -50,6 +50,9 @@ async fn admin_edits_apply_whole_or_not_at_all() {
     let rows = wait_server(&proxy, "replica1", "state", "DRAIN");
     assert_eq!(row(&rows, "name", "replica1")["reads"], "no");
     assert_eq!(read_ports(&proxy, 8).await, [(13308, 8)].into());
+    admin(&proxy, "SET SERVER replica1 MAINT").expect("maint");
+    wait_server(&proxy, "replica1", "state", "MAINT");
+    assert_eq!(read_ports(&proxy, 4).await, [(13308, 4)].into());
     admin(&proxy, "SET SERVER replica1 READY").expect("ready");
     wait_server(&proxy, "replica1", "reads", "yes");
 
@@ -310,4 +313,42 @@ async fn binary_upgrade_under_load_refuses_no_connection() {
     // The new process serves on the same address.
     let mut c = connect(&url).await;
     let _: Option<u16> = c.query_first("SELECT @@port").await.expect("served by the new process");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn reload_moves_the_listener_and_sessions_on_the_old_one_go_on() {
+    let proxy = Proxy::start();
+    let mut old_session = connect(&proxy.url("test")).await;
+    let new_port = common::free_port();
+    let config = std::fs::read_to_string(&proxy.config_path).expect("config");
+    let moved = config.replacen(
+        &format!("listen = \"127.0.0.1:{}\"", proxy.port),
+        &format!("listen = \"127.0.0.1:{new_port}\""),
+        1,
+    );
+    assert_ne!(moved, config);
+    std::fs::write(&proxy.config_path, moved).expect("write");
+    admin(&proxy, "RELOAD").expect("reload");
+    let mut fresh = connect(&format!("mysql://app:app@127.0.0.1:{new_port}/test?prefer_socket=false")).await;
+    let _: Option<u16> = fresh.query_first("SELECT @@port").await.expect("the new address serves");
+    assert!(
+        std::net::TcpStream::connect(("127.0.0.1", proxy.port)).is_err(),
+        "the old address is released once the new one is bound"
+    );
+    let _: Option<u16> =
+        old_session.query_first("SELECT @@port").await.expect("a session from the old address goes on");
+
+    // A listen address that cannot be bound rejects the whole reload.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let blocked = std::fs::read_to_string(&proxy.config_path).expect("config").replacen(
+        &format!("listen = \"127.0.0.1:{new_port}\""),
+        &format!("listen = \"{}\"", taken.local_addr().expect("addr")),
+        1,
+    );
+    std::fs::write(&proxy.config_path, blocked).expect("write");
+    let err = admin(&proxy, "RELOAD").expect_err("address in use");
+    assert!(err.contains("proxy.listen: cannot listen on"), "{err}");
+    let _: Option<u16> = fresh.query_first("SELECT @@port").await.expect("still serving");
+    let mut again = connect(&format!("mysql://app:app@127.0.0.1:{new_port}/test?prefer_socket=false")).await;
+    let _: Option<u16> = again.query_first("SELECT 1").await.expect("the running address still accepts");
 }

@@ -45,6 +45,9 @@ pub struct PoolStats {
     /// Commands the proxy sent to this server for clients, and how many failed.
     pub queries: AtomicU64,
     pub errors: AtomicU64,
+    /// Bytes of client commands sent to this server, and of its replies relayed.
+    pub bytes_in: AtomicU64,
+    pub bytes_out: AtomicU64,
 }
 
 pub struct Pool {

@@ -159,6 +159,7 @@ impl Session {
         let mut error_code = None;
         let mut warnings = 0;
         let mut rows = 0;
+        let mut bytes_out = 0;
         if kind != ResponseKind::None {
             let mut scanner = ResponseScanner::new(kind, self.capabilities & CLIENT_DEPRECATE_EOF != 0);
             let mut relayed = Relayed::default();
@@ -183,6 +184,7 @@ impl Session {
                     error_code = scanner.error_code();
                     warnings = scanner.warnings();
                     rows = scanner.rows();
+                    bytes_out = relayed.bytes_to_client;
                     // A result set ending in a classic EOF (clients without
                     // DEPRECATE_EOF) can flag a state change (a stored function
                     // set a user variable) without saying what changed.
@@ -235,7 +237,14 @@ impl Session {
             self.wait_for_master_other_than(old, &rt).await;
             return Err(End::Retry(format!("master {old} refused a write as read-only")));
         }
-        self.count(&held, class.as_ref(), started.elapsed(), rows, error_code.is_some(), &rt);
+        let done = Done {
+            elapsed: started.elapsed(),
+            rows,
+            failed: error_code.is_some(),
+            bytes_in: raw.len() as u64,
+            bytes_out,
+        };
+        self.count(&held, class.as_ref(), &done, &rt);
         if error_code == Some(code::ER_CONNECTION_KILLED) {
             // The server killed this connection and told the client so; like the
             // server, the session ends when the client next speaks.
@@ -352,8 +361,9 @@ impl Session {
     async fn checkout_master(&mut self, server: usize, rt: &Runtime) -> Result<(Held, Option<Vec<u8>>), ErrPacket> {
         match self.checkout_with_ok(server, rt).await {
             Ok(ok) => Ok(ok),
-            Err((err, true)) => Err(err),
-            Err((err, false)) => {
+            // Refused (a bad database), or busy (pool_max): no failover helps.
+            Err((err, _)) if err.code != code::CR_CONN_HOST_ERROR => Err(err),
+            Err((err, _)) => {
                 if let Some(s) = rt.servers.get(server) {
                     s.health.check_now.notify_one();
                 }
@@ -739,23 +749,18 @@ impl Session {
     }
 
     /// Per-server and per-digest stats of one command.
-    fn count(
-        &self,
-        held: &Held,
-        class: Option<&Arc<Classification>>,
-        elapsed: std::time::Duration,
-        rows: u64,
-        failed: bool,
-        rt: &Runtime,
-    ) {
+    fn count(&self, held: &Held, class: Option<&Arc<Classification>>, done: &Done, rt: &Runtime) {
+        use std::sync::atomic::Ordering::Relaxed;
         let stats = &held.conn.pool().stats;
-        stats.queries.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        if failed {
-            stats.errors.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        stats.queries.fetch_add(1, Relaxed);
+        stats.bytes_in.fetch_add(done.bytes_in, Relaxed);
+        stats.bytes_out.fetch_add(done.bytes_out, Relaxed);
+        if done.failed {
+            stats.errors.fetch_add(1, Relaxed);
         }
         if let Some(c) = class {
             let on_master = rt.master_index() == Some(held.server);
-            self.shared.digests.record(&c.digest, on_master, elapsed, rows, failed);
+            self.shared.digests.record(&c.digest, on_master, done.elapsed, done.rows, done.failed);
         }
     }
 
@@ -1003,6 +1008,16 @@ fn explains_state_change(class: Option<&Classification>, cmd: u8) -> bool {
                 | command::COM_SET_OPTION
         ),
     }
+}
+
+/// One finished command, for stats.
+struct Done {
+    elapsed: std::time::Duration,
+    rows: u64,
+    failed: bool,
+    /// Bytes of the command as the client sent it, and of the reply relayed.
+    bytes_in: u64,
+    bytes_out: u64,
 }
 
 /// Why writes cannot run now, from the topology.

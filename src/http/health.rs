@@ -88,6 +88,8 @@ mod tests {
             sessions: 0,
             queries: 0,
             errors: 0,
+            bytes_in: 0,
+            bytes_out: 0,
             connects: 0,
             connect_errors: 0,
             reuses: 0,

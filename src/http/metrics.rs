@@ -5,6 +5,7 @@
 //! resets in its stride).
 
 use std::fmt;
+use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 
 use prometheus_client::collector::Collector;
@@ -108,8 +109,10 @@ impl Collector for Live {
         for (name, help, value) in server_seconds {
             per_server(e, name, help, MetricType::Gauge, &s, |r| value(r).map(ConstGauge::new))?;
         }
-        let server_counters: [Series<u64>; 8] = [
+        let server_counters: [Series<u64>; 10] = [
             ("rwsplit_server_queries", "Commands sent to the server for clients", |r| r.queries),
+            ("rwsplit_server_bytes_in", "Bytes of client commands sent to the server", |r| r.bytes_in),
+            ("rwsplit_server_bytes_out", "Bytes of the server's replies relayed to clients", |r| r.bytes_out),
             ("rwsplit_server_errors", "Commands sent for clients that failed", |r| r.errors),
             ("rwsplit_server_connects", "Backend connections opened", |r| r.connects),
             ("rwsplit_server_connect_errors", "Backend connections that failed to open", |r| r.connect_errors),
@@ -157,6 +160,19 @@ impl Collector for Live {
             cache.uncacheable(),
         )?;
         counter(e, "rwsplit_unparsed_statements", "Executions of statements the parser could not handle", unparsed)?;
+        let control = &self.shared.control;
+        counter(
+            e,
+            "rwsplit_reloads",
+            "Configs swapped in (SIGHUP, RELOAD, admin edits)",
+            control.reloads.load(Relaxed),
+        )?;
+        counter(
+            e,
+            "rwsplit_reloads_failed",
+            "Reloads rejected (the running config kept serving)",
+            control.reloads_failed.load(Relaxed),
+        )?;
         counter(
             e,
             "rwsplit_digest_stats_dropped",

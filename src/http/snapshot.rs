@@ -45,6 +45,9 @@ pub struct ServerRow {
     pub sessions: usize,
     pub queries: u64,
     pub errors: u64,
+    /// Bytes of client commands sent to the server, and of replies relayed.
+    pub bytes_in: u64,
+    pub bytes_out: u64,
     pub connects: u64,
     pub connect_errors: u64,
     pub reuses: u64,
@@ -122,6 +125,8 @@ impl Snapshot {
                     sessions: sessions[i],
                     queries: stats.queries.load(Ordering::Relaxed),
                     errors: stats.errors.load(Ordering::Relaxed),
+                    bytes_in: stats.bytes_in.load(Ordering::Relaxed),
+                    bytes_out: stats.bytes_out.load(Ordering::Relaxed),
                     connects: stats.connects.load(Ordering::Relaxed),
                     connect_errors: stats.connect_errors.load(Ordering::Relaxed),
                     reuses: stats.reuses.load(Ordering::Relaxed),

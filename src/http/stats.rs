@@ -83,6 +83,8 @@ fn servers(h: &mut String, s: &Snapshot) {
         "Conn idle",
         "Queries",
         "Errors",
+        "Bytes in",
+        "Bytes out",
         "Connects",
         "Connect errors",
         "Lag",
@@ -109,7 +111,7 @@ fn servers(h: &mut String, s: &Snapshot) {
         for n in [r.weight as u64, r.sessions as u64, r.conn_used as u64, r.conn_idle as u64] {
             let _ = write!(h, "<td class=\"n\">{n}</td>");
         }
-        for n in [r.queries, r.errors, r.connects, r.connect_errors] {
+        for n in [r.queries, r.errors, r.bytes_in, r.bytes_out, r.connects, r.connect_errors] {
             let _ = write!(h, "<td class=\"n\">{n}</td>");
         }
         let lag = r.lag_s.map(|l| format!("{l}s")).unwrap_or_default();
