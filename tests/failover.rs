@@ -283,3 +283,30 @@ async fn session_pinned_to_a_dead_replica_gets_an_error_not_a_hang() {
     let pools = common::admin(&proxy, "SHOW POOLS").expect("pools");
     assert_eq!(common::row(&pools, "server", name)["idle"], "0", "{pools:#?}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn heartbeat_measures_lag_below_a_second() {
+    let _one = SERIAL.lock().await;
+    fresh_cluster();
+    let proxy = Proxy::builder()
+        .replace("127.0.0.1:13306", &format!("127.0.0.1:{MASTER}"))
+        .replace("127.0.0.1:13307", &format!("127.0.0.1:{}", REPLICAS[0]))
+        .replace("127.0.0.1:13308", &format!("127.0.0.1:{}", REPLICAS[1]))
+        .replace(
+            "[monitor]\n",
+            "[monitor]\ninter = \"200ms\"\nfastinter = \"100ms\"\ndowninter = \"200ms\"\nrise = 2\nfall = 2\n\
+             max_replication_lag = \"600ms\"\nheartbeat_table = \"rwsplit.heartbeat\"\nheartbeat_interval = \"100ms\"\n",
+        )
+        .spawn();
+    wait_admin(&proxy, "replica1", "reads", |v| v == "yes", Duration::from_secs(10)).await;
+    // Caught up: the lag is a few milliseconds, not a whole second.
+    wait_admin(&proxy, "replica1", "lag_ms", |v| v.parse::<u64>().is_ok_and(|ms| ms < 300), Duration::from_secs(5))
+        .await;
+    // One second behind is over a 600 ms limit: only the heartbeat can tell.
+    root(REPLICAS[0], "STOP SLAVE; CHANGE MASTER TO MASTER_DELAY = 1; START SLAVE");
+    let detect = wait_admin(&proxy, "replica1", "reason", |v| v.contains("(heartbeat)"), Duration::from_secs(10)).await;
+    eprintln!("heartbeat: 1 s of delay seen as over 600 ms in {} ms", detect.as_millis());
+    wait_admin(&proxy, "replica1", "reads", |v| v == "no", Duration::from_secs(5)).await;
+    root(REPLICAS[0], "STOP SLAVE; CHANGE MASTER TO MASTER_DELAY = 0; START SLAVE");
+    wait_admin(&proxy, "replica1", "reads", |v| v == "yes", Duration::from_secs(10)).await;
+}

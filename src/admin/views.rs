@@ -19,7 +19,7 @@ pub fn servers(shared: &Shared) -> Table {
         ("reason", Kind::Text),
         ("reads", Kind::Text),
         ("weight", Kind::Int),
-        ("lag_s", Kind::Int),
+        ("lag_ms", Kind::Int),
         ("conn_used", Kind::Int),
         ("conn_idle", Kind::Int),
         ("queries", Kind::Int),
@@ -48,7 +48,11 @@ pub fn servers(shared: &Shared) -> Table {
             topo.not_readable.get(i).cloned().flatten().unwrap_or_default()
         };
         let facts = h.facts.as_ref();
-        let lag = facts.and_then(|f| f.replication.as_ref()).and_then(|r| r.seconds_behind);
+        // The heartbeat's measure when there is one, else Seconds_Behind_Master.
+        let lag = facts.and_then(|f| f.replication.as_ref()).and_then(|r| match r.heartbeat_lag {
+            Some(l) => Some(l.as_millis() as u64),
+            None => r.seconds_behind.map(|s| s * 1000),
+        });
         let stats = &s.pool.stats;
         t.push(vec![
             s.name.as_str().into(),

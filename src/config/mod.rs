@@ -125,6 +125,13 @@ pub struct MonitorConfig {
     pub cluster: ClusterType,
     /// Galera: a Donor/Desynced node (state 2) still takes work.
     pub available_when_donor: bool,
+    /// `db.table` for a replication heartbeat (empty: off): the master gets a
+    /// timestamp every `heartbeat_interval`, and a replica's lag is the age of
+    /// the one it has applied, finer than Seconds_Behind_Master's whole seconds.
+    /// The monitor account needs CREATE, INSERT, UPDATE and SELECT on `db`.
+    pub heartbeat_table: String,
+    #[serde(with = "duration")]
+    pub heartbeat_interval: Duration,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
@@ -139,6 +146,8 @@ pub enum ClusterType {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CheckSettings {
     pub galera: bool,
+    /// The heartbeat table and how often the master's beat is written.
+    pub heartbeat: Option<(String, Duration)>,
     pub available_when_donor: bool,
     pub inter: Duration,
     pub fastinter: Duration,
@@ -154,6 +163,8 @@ impl MonitorConfig {
     pub fn settings_for(&self, o: &ServerConfig) -> CheckSettings {
         CheckSettings {
             galera: self.cluster == ClusterType::Galera,
+            heartbeat: (!self.heartbeat_table.is_empty())
+                .then(|| (self.heartbeat_table.clone(), self.heartbeat_interval)),
             available_when_donor: self.available_when_donor,
             inter: o.inter.unwrap_or(self.inter),
             fastinter: o.fastinter.unwrap_or(self.fastinter),
@@ -339,6 +350,8 @@ impl Default for MonitorConfig {
             replicas_serve_without_master: false,
             cluster: ClusterType::Replication,
             available_when_donor: false,
+            heartbeat_table: String::new(),
+            heartbeat_interval: Duration::from_millis(250),
         }
     }
 }

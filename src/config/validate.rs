@@ -126,6 +126,16 @@ pub(super) fn validate(c: &Config) -> Vec<ConfigError> {
             err(format!("monitor.{key}"), "must be at least 1".into());
         }
     }
+    if !m.heartbeat_table.is_empty() {
+        let ident = |p: &str| !p.is_empty() && p.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+        match m.heartbeat_table.split_once('.') {
+            Some((db, table)) if ident(db) && ident(table) => {}
+            _ => err("monitor.heartbeat_table".into(), "must be db.table (letters, digits, '_')".into()),
+        }
+        if m.heartbeat_interval < std::time::Duration::from_millis(10) {
+            err("monitor.heartbeat_interval".into(), "must be at least 10ms".into());
+        }
+    }
     if c.servers.is_empty() {
         err("servers".into(), "at least one server is required".into());
     }

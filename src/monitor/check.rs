@@ -21,6 +21,8 @@ pub struct Replication {
     /// `@@server_id` of the server it replicates from.
     pub source_server_id: Option<u32>,
     pub last_error: String,
+    /// Lag measured with the heartbeat table, when configured and readable.
+    pub heartbeat_lag: Option<Duration>,
 }
 
 /// What one check learned.
@@ -103,7 +105,13 @@ impl Checker {
             (None, Some(galera(&rows)))
         } else {
             let (names, rows) = timed(s.query_timeout, conn.query_table("SHOW ALL SLAVES STATUS")).await?;
-            (replication(&names, &rows), None)
+            let mut replication = replication(&names, &rows);
+            if let (Some(r), Some((table, interval))) = (replication.as_mut(), &s.heartbeat) {
+                if let Some(source) = r.source_server_id {
+                    r.heartbeat_lag = heartbeat_lag(conn, table, source, *interval, s.query_timeout).await;
+                }
+            }
+            (replication, None)
         };
         Ok(Facts {
             read_only,
@@ -131,6 +139,23 @@ async fn timed<T>(
 /// Error texts name the server already (the log line does too).
 fn short_error(e: &str) -> String {
     e.split_once("): ").map_or(e, |(_, rest)| rest).to_owned()
+}
+
+/// How far behind the replica is by the newest beat of `source` it applied:
+/// the beat's age, less the interval between beats (a replica that applied the
+/// latest beat is not behind however old it is). None when there is no beat.
+async fn heartbeat_lag(
+    conn: &mut BackendConn,
+    table: &str,
+    source: u32,
+    interval: Duration,
+    limit: Duration,
+) -> Option<Duration> {
+    let sql = format!("SELECT TIMESTAMPDIFF(MICROSECOND, ts, NOW(6)) FROM {table} WHERE server_id = {source}");
+    let rows = timed(limit, conn.query_rows(&sql)).await.ok()?;
+    let age: i64 = rows.first()?.first()?.as_ref().and_then(|v| std::str::from_utf8(v).ok()?.parse().ok())?;
+    let age = Duration::from_micros(age.max(0) as u64);
+    Some(age.saturating_sub(interval))
 }
 
 const GALERA_STATUS: &str = "SHOW GLOBAL STATUS WHERE Variable_name IN \
@@ -169,6 +194,7 @@ fn replication(names: &[String], rows: &[TextRow]) -> Option<Replication> {
         seconds_behind: get(row, "Seconds_Behind_Master").and_then(|v| v.parse().ok()),
         source_server_id: get(row, "Master_Server_Id").and_then(|v| v.parse().ok()).filter(|id| *id != 0),
         last_error: errors.join("; "),
+        heartbeat_lag: None,
     })
 }
 
@@ -199,6 +225,13 @@ pub fn verdict(facts: &Facts, max_lag: Duration, available_when_donor: bool) -> 
     }
     if !r.sql_running {
         return Err(with_error("replication SQL thread stopped"));
+    }
+    if let (Some(lag), Some(_)) = (r.heartbeat_lag, r.seconds_behind) {
+        return if lag > max_lag {
+            Err(format!("replication lag {} ms > {} ms (heartbeat)", lag.as_millis(), max_lag.as_millis()))
+        } else {
+            Ok(())
+        };
     }
     match r.seconds_behind {
         None => Err("replication broken (Seconds_Behind_Master is NULL)".into()),
@@ -263,6 +296,7 @@ mod tests {
                 seconds_behind: lag,
                 source_server_id: Some(1),
                 last_error: String::new(),
+                heartbeat_lag: None,
             }),
         }
     }
@@ -281,6 +315,15 @@ mod tests {
         let mut writable = facts(false, false, None);
         writable.read_only = false;
         assert_eq!(verdict(&writable, max, false), Ok(()), "a writable server's own replication does not matter");
+        let mut beating = facts(true, true, Some(0));
+        if let Some(r) = beating.replication.as_mut() {
+            r.heartbeat_lag = Some(Duration::from_millis(1500));
+        }
+        assert_eq!(
+            verdict(&beating, Duration::from_secs(1), false),
+            Err("replication lag 1500 ms > 1000 ms (heartbeat)".into())
+        );
+        assert_eq!(verdict(&beating, Duration::from_secs(2), false), Ok(()));
         let mut lonely = facts(true, true, Some(0));
         lonely.replication = None;
         assert_eq!(verdict(&lonely, max, false), Ok(()));

@@ -168,6 +168,7 @@ mod tests {
     fn settings() -> CheckSettings {
         CheckSettings {
             galera: false,
+            heartbeat: None,
             available_when_donor: false,
             inter: Duration::from_secs(2),
             fastinter: Duration::from_millis(500),

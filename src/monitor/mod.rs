@@ -4,6 +4,7 @@
 
 mod check;
 mod health;
+mod heartbeat;
 mod topology;
 
 use std::sync::atomic::Ordering;
@@ -26,6 +27,7 @@ const SUPERVISE_EVERY: Duration = Duration::from_millis(250);
 /// Starts checking every server of the running config, and of every config
 /// swapped in later.
 pub fn start(shared: Arc<Shared>) {
+    heartbeat::start(shared.clone());
     tokio::spawn(async move {
         let mut shutdown = shared.shutdown.clone();
         loop {

@@ -155,6 +155,7 @@ mod tests {
                 seconds_behind: Some(0),
                 source_server_id: Some(s),
                 last_error: String::new(),
+                heartbeat_lag: None,
             }),
         }
     }

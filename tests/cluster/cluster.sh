@@ -237,6 +237,8 @@ REVOKE SUPER, READ_ONLY ADMIN ON *.* FROM 'app'@'%';
 CREATE USER 'monitor'@'%' IDENTIFIED BY 'monitor';
 -- REPLICATION MASTER ADMIN: 10.11 requires it for SHOW SLAVE HOSTS (replica discovery).
 GRANT REPLICATION CLIENT, SLAVE MONITOR, REPLICATION MASTER ADMIN, PROCESS ON *.* TO 'monitor'@'%';
+-- rwsplit's optional replication heartbeat (monitor.heartbeat_table) lives here.
+GRANT CREATE, INSERT, UPDATE, DELETE, SELECT ON rwsplit.* TO 'monitor'@'%';
 CREATE DATABASE IF NOT EXISTS test;
 EOF
 }
