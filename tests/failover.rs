@@ -195,12 +195,14 @@ async fn split_brain_never_accepts_a_write_and_reads_go_on() {
     fresh_cluster();
     let proxy = proxy();
     wait_admin(&proxy, "replica1", "reads", |v| v == "yes", Duration::from_secs(10)).await;
-    let mut c = connect(&proxy.url("test")).await;
-    c.query_drop("CREATE TABLE IF NOT EXISTS fo (id BIGINT PRIMARY KEY, port INT)").await.expect("create");
+    let load = start_load(&proxy).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
     root(REPLICAS[0], "SET GLOBAL read_only = OFF");
     let detect = wait_admin(&proxy, "master", "role", |v| v != "master", Duration::from_secs(5)).await;
+    let rows_at_detection = root(MASTER, "SELECT COUNT(*) FROM test.fo");
+    let mut c = connect(&proxy.url("test")).await;
     let started = Instant::now();
-    let err = c.query_drop("INSERT INTO fo VALUES (1, @@port)").await.expect_err("split-brain refuses writes");
+    let err = c.query_drop("INSERT INTO fo VALUES (0, @@port)").await.expect_err("split-brain refuses writes");
     let (code, msg) = code_of(&err);
     eprintln!(
         "split-brain: detected in {} ms; write refused after {} ms: {code} {msg}",
@@ -211,13 +213,72 @@ async fn split_brain_never_accepts_a_write_and_reads_go_on() {
     assert!(msg.contains("split-brain") && msg.contains("master") && msg.contains("replica1"), "{msg}");
     let port: Option<u16> = c.query_first("SELECT @@port").await.expect("reads go on");
     assert_eq!(port, Some(REPLICAS[1]), "the healthy replica serves reads");
-    for p in [MASTER, REPLICAS[0]] {
-        let n = root(p, "SELECT COUNT(*) FROM test.fo");
-        assert_eq!(n, "0", "no write reached {p}");
-    }
+    // Nothing was written anywhere while both were writable.
+    assert_eq!(root(MASTER, "SELECT COUNT(*) FROM test.fo"), rows_at_detection, "no write reached the master");
+    assert_eq!(root(REPLICAS[0], "SELECT COUNT(*) FROM test.fo WHERE port = 13407"), "0", "none reached replica1");
     root(REPLICAS[0], "SET GLOBAL read_only = ON");
     wait_admin(&proxy, "master", "role", |v| v == "master", Duration::from_secs(5)).await;
-    c.query_drop("INSERT INTO fo VALUES (2, @@port)").await.expect("writes resume");
+    c.query_drop("INSERT INTO fo VALUES (0, @@port)").await.expect("writes resume");
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let seen = load.finish().await;
+    report("split-brain", detect, &seen);
+    assert!(seen.read_errors.is_empty(), "reads go on: {:?}", seen.read_errors);
+    assert!(
+        seen.write_errors.iter().all(|(code, (_, msg))| *code == 2003 && msg.contains("split-brain")),
+        "writes fail only as refused: {:?}",
+        seen.write_errors
+    );
+    assert!(seen.write_ports.iter().all(|(_, p)| *p == MASTER), "every acknowledged write ran on the master");
+    wait_replicas_caught_up(MASTER, &REPLICAS).await;
+    assert_no_write_lost(&seen, &[MASTER, REPLICAS[0], REPLICAS[1]]).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn both_master_candidates_down_fail_writes_clearly_then_recover() {
+    let _one = SERIAL.lock().await;
+    fresh_cluster();
+    // An active/passive pair: replica1 is the passive master candidate.
+    let proxy = Proxy::builder()
+        .replace("127.0.0.1:13306", &format!("127.0.0.1:{MASTER}"))
+        .replace("127.0.0.1:13307", &format!("127.0.0.1:{}", REPLICAS[0]))
+        .replace("127.0.0.1:13308", &format!("127.0.0.1:{}", REPLICAS[1]))
+        .replace(
+            "name = \"replica1\"\naddress = \"127.0.0.1:13407\"\nrole = \"replica\"",
+            "name = \"replica1\"\naddress = \"127.0.0.1:13407\"\nrole = \"master\"",
+        )
+        .replace(
+            "[monitor]\n",
+            "[monitor]\ninter = \"200ms\"\nfastinter = \"100ms\"\ndowninter = \"200ms\"\nrise = 2\nfall = 2\n\
+             connect_timeout = \"300ms\"\nfailover_hold = \"2s\"\n",
+        )
+        .spawn();
+    wait_admin(&proxy, "master", "role", |v| v == "master", Duration::from_secs(10)).await;
+    let load = start_load(&proxy).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    kill_node(MASTER);
+    kill_node(REPLICAS[0]);
+    let detect = wait_admin(&proxy, "replica1", "state", |v| v == "DOWN", Duration::from_secs(10)).await;
+    wait_admin(&proxy, "master", "state", |v| v == "DOWN", Duration::from_secs(10)).await;
+    let mut c = connect(&format!("mysql://app:app@127.0.0.1:{}/test?prefer_socket=false", REPLICAS[1])).await;
+    let before: Option<u64> = c.query_first("SELECT COUNT(*) FROM fo").await.expect("count");
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    cluster_cmd(&["start"]);
+    wait_admin(&proxy, "master", "role", |v| v == "master", Duration::from_secs(20)).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let seen = load.finish().await;
+    report("both masters down", detect, &seen);
+    assert!(
+        seen.write_errors
+            .iter()
+            .all(|(code, (_, msg))| *code == 0 || (*code == 2003 && msg.contains("no writable master"))),
+        "writes fail clearly (or lost their connection in flight): {:?}",
+        seen.write_errors
+    );
+    assert!(seen.write_errors.contains_key(&2003), "writes were refused while no master: {:?}", seen.write_errors);
+    let after: Option<u64> = c.query_first("SELECT COUNT(*) FROM fo").await.expect("count");
+    assert!(after > before, "writes resumed once the master was back");
+    wait_replicas_caught_up(MASTER, &REPLICAS).await;
+    assert_no_write_lost(&seen, &[MASTER, REPLICAS[0], REPLICAS[1]]).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -370,6 +370,12 @@ impl Session {
                 self.wait_for_master_other_than(server, rt).await;
                 match master(rt) {
                     Target::Server(m) if m != server => self.checkout_with_ok(m, rt).await.map_err(|(e, _)| e),
+                    // The checks took it down and no other is writable yet:
+                    // the usual hold for a master to appear.
+                    Target::NoMaster => {
+                        let m = self.wait_for_master(rt).await?;
+                        self.checkout_with_ok(m, rt).await.map_err(|(e, _)| e)
+                    }
                     _ => Err(err),
                 }
             }
