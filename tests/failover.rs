@@ -50,17 +50,25 @@ fn kill_node(port: u16) {
 }
 
 fn proxy() -> Proxy {
+    fault_proxy(
+        "rise = 2\nfall = 2\nconnect_timeout = \"300ms\"\nquery_timeout = \"500ms\"\n\
+         max_replication_lag = \"2s\"\nfailover_hold = \"8s\"\n",
+    )
+    .replace("connect_timeout = \"3s\"", "connect_timeout = \"500ms\"")
+    .spawn()
+}
+
+/// The shipped config pointed at the fault cluster, checking every 200 ms,
+/// with `monitor` settings added.
+fn fault_proxy(monitor: &str) -> common::ProxyBuilder {
     Proxy::builder()
         .replace("127.0.0.1:13306", &format!("127.0.0.1:{MASTER}"))
         .replace("127.0.0.1:13307", &format!("127.0.0.1:{}", REPLICAS[0]))
         .replace("127.0.0.1:13308", &format!("127.0.0.1:{}", REPLICAS[1]))
         .replace(
             "[monitor]\n",
-            "[monitor]\ninter = \"200ms\"\nfastinter = \"100ms\"\ndowninter = \"200ms\"\nrise = 2\nfall = 2\n\
-             connect_timeout = \"300ms\"\nquery_timeout = \"500ms\"\nmax_replication_lag = \"2s\"\nfailover_hold = \"8s\"\n",
+            &format!("[monitor]\ninter = \"200ms\"\nfastinter = \"100ms\"\ndowninter = \"200ms\"\n{monitor}"),
         )
-        .replace("connect_timeout = \"3s\"", "connect_timeout = \"500ms\"")
-        .spawn()
 }
 
 async fn wait_replicas_caught_up(master: u16, replicas: &[u16]) {
@@ -238,18 +246,10 @@ async fn both_master_candidates_down_fail_writes_clearly_then_recover() {
     let _one = SERIAL.lock().await;
     fresh_cluster();
     // An active/passive pair: replica1 is the passive master candidate.
-    let proxy = Proxy::builder()
-        .replace("127.0.0.1:13306", &format!("127.0.0.1:{MASTER}"))
-        .replace("127.0.0.1:13307", &format!("127.0.0.1:{}", REPLICAS[0]))
-        .replace("127.0.0.1:13308", &format!("127.0.0.1:{}", REPLICAS[1]))
+    let proxy = fault_proxy("rise = 2\nfall = 2\nconnect_timeout = \"300ms\"\nfailover_hold = \"2s\"\n")
         .replace(
             "name = \"replica1\"\naddress = \"127.0.0.1:13407\"\nrole = \"replica\"",
             "name = \"replica1\"\naddress = \"127.0.0.1:13407\"\nrole = \"master\"",
-        )
-        .replace(
-            "[monitor]\n",
-            "[monitor]\ninter = \"200ms\"\nfastinter = \"100ms\"\ndowninter = \"200ms\"\nrise = 2\nfall = 2\n\
-             connect_timeout = \"300ms\"\nfailover_hold = \"2s\"\n",
         )
         .spawn();
     wait_admin(&proxy, "master", "role", |v| v == "master", Duration::from_secs(10)).await;
@@ -349,16 +349,11 @@ async fn session_pinned_to_a_dead_replica_gets_an_error_not_a_hang() {
 async fn heartbeat_measures_lag_below_a_second() {
     let _one = SERIAL.lock().await;
     fresh_cluster();
-    let proxy = Proxy::builder()
-        .replace("127.0.0.1:13306", &format!("127.0.0.1:{MASTER}"))
-        .replace("127.0.0.1:13307", &format!("127.0.0.1:{}", REPLICAS[0]))
-        .replace("127.0.0.1:13308", &format!("127.0.0.1:{}", REPLICAS[1]))
-        .replace(
-            "[monitor]\n",
-            "[monitor]\ninter = \"200ms\"\nfastinter = \"100ms\"\ndowninter = \"200ms\"\nrise = 2\nfall = 2\n\
-             max_replication_lag = \"600ms\"\nheartbeat_table = \"rwsplit.heartbeat\"\nheartbeat_interval = \"100ms\"\n",
-        )
-        .spawn();
+    let proxy = fault_proxy(
+        "rise = 2\nfall = 2\nmax_replication_lag = \"600ms\"\nheartbeat_table = \"rwsplit.heartbeat\"\n\
+         heartbeat_interval = \"100ms\"\n",
+    )
+    .spawn();
     wait_admin(&proxy, "replica1", "reads", |v| v == "yes", Duration::from_secs(10)).await;
     // Caught up: the lag is a few milliseconds, not a whole second.
     wait_admin(&proxy, "replica1", "lag_ms", |v| v.parse::<u64>().is_ok_and(|ms| ms < 300), Duration::from_secs(5))
@@ -370,4 +365,51 @@ async fn heartbeat_measures_lag_below_a_second() {
     wait_admin(&proxy, "replica1", "reads", |v| v == "no", Duration::from_secs(5)).await;
     root(REPLICAS[0], "STOP SLAVE; CHANGE MASTER TO MASTER_DELAY = 0; START SLAVE");
     wait_admin(&proxy, "replica1", "reads", |v| v == "yes", Duration::from_secs(10)).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn auto_promotion_replaces_a_dead_master() {
+    let _one = SERIAL.lock().await;
+    fresh_cluster();
+    let proxy = fault_proxy(
+        "rise = 2\nfall = 2\nconnect_timeout = \"300ms\"\nfailover_hold = \"10s\"\nauto_promote_after = \"1s\"\n\
+         promote_user = \"promote\"\npromote_password = \"promote\"\nreplication_user = \"repl\"\n\
+         replication_password = \"repl\"\n",
+    )
+    .replace("connect_timeout = \"3s\"", "connect_timeout = \"500ms\"")
+    .spawn();
+    wait_admin(&proxy, "replica2", "reads", |v| v == "yes", Duration::from_secs(10)).await;
+    let load = start_load(&proxy).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let killed = Instant::now();
+    kill_node(MASTER);
+    // The most advanced replica takes over; the other follows it.
+    let promoted = wait_admin(&proxy, "master", "role", |v| v == "none", Duration::from_secs(1)).await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let (new, other) = loop {
+        let rows = common::admin(&proxy, "SHOW SERVERS").expect("show servers");
+        if let Some(r) = rows.iter().find(|r| r["name"] != "master" && r["role"] == "master") {
+            break if r["name"] == "replica1" { (REPLICAS[0], "replica2") } else { (REPLICAS[1], "replica1") };
+        }
+        assert!(Instant::now() < deadline, "no replica was promoted: {rows:#?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    eprintln!("auto-promotion: {new} is the master {} ms after the kill", killed.elapsed().as_millis());
+    wait_admin(&proxy, other, "reads", |v| v == "yes", Duration::from_secs(10)).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let seen = load.finish().await;
+    report("auto-promotion", promoted, &seen);
+    assert!(seen.write_ports.iter().any(|(_, p)| *p == new), "writes went on on the new master");
+    // Writes were held for the new master; only one in flight when the master
+    // died may have failed (its outcome is unknown).
+    let failed: u64 = seen.write_errors.values().map(|(n, _)| *n).sum();
+    assert!(failed <= 1, "{:?}", seen.write_errors);
+    assert!(
+        seen.read_errors.iter().all(|(code, (_, msg))| *code == 0 || msg.contains("no writable master")),
+        "reads fail only clearly, while no master is known: {:?}",
+        seen.read_errors
+    );
+    let other_port = if new == REPLICAS[0] { REPLICAS[1] } else { REPLICAS[0] };
+    wait_replicas_caught_up(new, &[other_port]).await;
+    assert_no_write_lost(&seen, &[new, other_port]).await;
 }

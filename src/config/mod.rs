@@ -132,6 +132,16 @@ pub struct MonitorConfig {
     pub heartbeat_table: String,
     #[serde(with = "duration")]
     pub heartbeat_interval: Duration,
+    /// Off by default ("0s"): once no master has been seen for this long and
+    /// the last master is down, promote the most advanced healthy replica and
+    /// point the others at it. Needs `promote_user` (READ_ONLY ADMIN or SUPER,
+    /// REPLICATION SLAVE ADMIN, RELOAD) and the replication account.
+    #[serde(with = "duration")]
+    pub auto_promote_after: Duration,
+    pub promote_user: String,
+    pub promote_password: String,
+    pub replication_user: String,
+    pub replication_password: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
@@ -352,6 +362,11 @@ impl Default for MonitorConfig {
             available_when_donor: false,
             heartbeat_table: String::new(),
             heartbeat_interval: Duration::from_millis(250),
+            auto_promote_after: Duration::ZERO,
+            promote_user: String::new(),
+            promote_password: String::new(),
+            replication_user: String::new(),
+            replication_password: String::new(),
         }
     }
 }

@@ -126,6 +126,16 @@ pub(super) fn validate(c: &Config) -> Vec<ConfigError> {
             err(format!("monitor.{key}"), "must be at least 1".into());
         }
     }
+    if !m.auto_promote_after.is_zero() {
+        if m.cluster == super::ClusterType::Galera {
+            err("monitor.auto_promote_after".into(), "does not apply to Galera clusters".into());
+        }
+        for (key, v) in [("promote_user", &m.promote_user), ("replication_user", &m.replication_user)] {
+            if v.is_empty() {
+                err(format!("monitor.{key}"), "must be set when auto_promote_after is".into());
+            }
+        }
+    }
     if !m.heartbeat_table.is_empty() {
         let ident = |p: &str| !p.is_empty() && p.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
         match m.heartbeat_table.split_once('.') {

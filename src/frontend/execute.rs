@@ -203,7 +203,6 @@ impl Session {
                         && !killing
                         && relayed.bytes_to_client == 0
                         && self.pins.is_empty()
-                        && rt.master_index() != Some(held.server)
                         && matches!(cmd, command::COM_QUERY | command::COM_STMT_EXECUTE)
                     {
                         if let Some(s) = rt.servers.get(held.server) {

@@ -72,19 +72,7 @@ impl Checker {
 
     async fn check_inner(&mut self, user: &str, password: &str, s: &CheckSettings) -> Result<Facts, String> {
         if self.conn.is_none() {
-            let params = SessionParams {
-                user: user.to_owned(),
-                password: password.to_owned(),
-                database: None,
-                collation: 45,
-                capabilities: CLIENT_LONG_PASSWORD
-                    | CLIENT_PROTOCOL_41
-                    | CLIENT_SECURE_CONNECTION
-                    | CLIENT_PLUGIN_AUTH
-                    | CLIENT_PLUGIN_AUTH_LENENC,
-                mariadb_capabilities: 0,
-                max_packet: 1 << 24,
-            };
+            let params = monitor_login(user, password);
             let (conn, _) = BackendConn::connect(self.server.clone(), &params, s.connect_timeout)
                 .await
                 .map_err(|e| short_error(&e.to_string()))?;
@@ -121,6 +109,23 @@ impl Checker {
             replication,
             galera,
         })
+    }
+}
+
+/// How the monitor logs in: plain protocol 4.1, no database.
+pub fn monitor_login(user: &str, password: &str) -> SessionParams {
+    SessionParams {
+        user: user.to_owned(),
+        password: password.to_owned(),
+        database: None,
+        collation: 45,
+        capabilities: CLIENT_LONG_PASSWORD
+            | CLIENT_PROTOCOL_41
+            | CLIENT_SECURE_CONNECTION
+            | CLIENT_PLUGIN_AUTH
+            | CLIENT_PLUGIN_AUTH_LENENC,
+        mariadb_capabilities: 0,
+        max_packet: 1 << 24,
     }
 }
 

@@ -44,6 +44,9 @@ pub struct HealthState {
     pub reason: String,
     /// What the last check that reached the server learned.
     pub facts: Option<Facts>,
+    /// The last check reached the server (it may still have failed, on its
+    /// replication say).
+    pub reachable: bool,
     pub last_check: Option<Instant>,
     pub last_check_took: Duration,
     pub changed_at: Instant,
@@ -59,6 +62,7 @@ impl Default for HealthState {
             fail_streak: 0,
             reason: String::new(),
             facts: None,
+            reachable: false,
             last_check: None,
             last_check_took: Duration::ZERO,
             changed_at: Instant::now(),
@@ -81,6 +85,7 @@ impl HealthState {
         self.checks += 1;
         self.last_check = Some(Instant::now());
         self.last_check_took = took;
+        self.reachable = facts.is_some();
         if facts.is_some() {
             self.facts = facts;
         }

@@ -9,11 +9,8 @@ use std::time::Duration;
 
 use tracing::{info, warn};
 
-use crate::backend::{BackendConn, BackendError, ServerAddr, SessionParams};
+use crate::backend::{BackendConn, BackendError, ServerAddr};
 use crate::frontend::Shared;
-use crate::protocol::handshake::{
-    CLIENT_LONG_PASSWORD, CLIENT_PLUGIN_AUTH, CLIENT_PLUGIN_AUTH_LENENC, CLIENT_PROTOCOL_41, CLIENT_SECURE_CONNECTION,
-};
 
 /// Writes beats to whichever server is the master, for as long as the
 /// process runs; does nothing while the heartbeat is off.
@@ -63,19 +60,7 @@ async fn beat(
     table: &str,
 ) -> Result<(), String> {
     if conn.is_none() {
-        let params = SessionParams {
-            user: user.to_owned(),
-            password: password.to_owned(),
-            database: None,
-            collation: 45,
-            capabilities: CLIENT_LONG_PASSWORD
-                | CLIENT_PROTOCOL_41
-                | CLIENT_SECURE_CONNECTION
-                | CLIENT_PLUGIN_AUTH
-                | CLIENT_PLUGIN_AUTH_LENENC,
-            mariadb_capabilities: 0,
-            max_packet: 1 << 20,
-        };
+        let params = super::check::monitor_login(user, password);
         let (c, _) = BackendConn::connect(server, &params, Duration::from_secs(1)).await.map_err(|e| e.to_string())?;
         let c = conn.insert(c);
         let db = table.split('.').next().unwrap_or(table);

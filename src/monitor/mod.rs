@@ -5,6 +5,7 @@
 mod check;
 mod health;
 mod heartbeat;
+mod promote;
 mod topology;
 
 use std::sync::atomic::Ordering;
@@ -28,6 +29,7 @@ const SUPERVISE_EVERY: Duration = Duration::from_millis(250);
 /// swapped in later.
 pub fn start(shared: Arc<Shared>) {
     heartbeat::start(shared.clone());
+    let promoter = promote::Promoter::default();
     tokio::spawn(async move {
         let mut shutdown = shared.shutdown.clone();
         loop {
@@ -39,6 +41,7 @@ pub fn start(shared: Arc<Shared>) {
                 }
             }
             publish(&rt, &shared);
+            promoter.tick(&rt).await;
             tokio::select! {
                 _ = shared.monitor_wake.notified() => {}
                 _ = tokio::time::sleep(SUPERVISE_EVERY) => {}
@@ -134,8 +137,12 @@ async fn run_checker(shared: Arc<Shared>, health: Weak<ServerHealth>, name: Stri
 fn log_transition(rt: &Runtime, name: &str, address: &str, t: &Transition, took: Duration) {
     let topo = rt.compute_topology();
     let readers = topo.readable.iter().filter(|r| **r).count();
-    let candidates = rt.servers.len().saturating_sub(usize::from(topo.master.is_some()));
-    let left = format!("{readers} of {candidates} replicas fit for reads");
+    let left = if rt.config.monitor.cluster == crate::config::ClusterType::Galera {
+        format!("{readers} of {} nodes take work", rt.servers.len())
+    } else {
+        let candidates = rt.servers.len().saturating_sub(usize::from(topo.master.is_some()));
+        format!("{readers} of {candidates} replicas fit for reads")
+    };
     let ms = took.as_millis();
     match t.to {
         State::Down => {

@@ -237,6 +237,9 @@ REVOKE SUPER, READ_ONLY ADMIN ON *.* FROM 'app'@'%';
 CREATE USER 'monitor'@'%' IDENTIFIED BY 'monitor';
 -- REPLICATION MASTER ADMIN: 10.11 requires it for SHOW SLAVE HOSTS (replica discovery).
 GRANT REPLICATION CLIENT, SLAVE MONITOR, REPLICATION MASTER ADMIN, PROCESS ON *.* TO 'monitor'@'%';
+-- rwsplit's optional automatic promotion (monitor.promote_user) runs as this.
+CREATE USER 'promote'@'%' IDENTIFIED BY 'promote';
+GRANT SUPER, RELOAD, READ_ONLY ADMIN, REPLICATION SLAVE ADMIN, REPLICATION CLIENT, SLAVE MONITOR ON *.* TO 'promote'@'%';
 -- rwsplit's optional replication heartbeat (monitor.heartbeat_table) lives here.
 GRANT CREATE, INSERT, UPDATE, DELETE, SELECT ON rwsplit.* TO 'monitor'@'%';
 CREATE DATABASE IF NOT EXISTS test;
