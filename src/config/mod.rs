@@ -121,7 +121,8 @@ pub struct MonitorConfig {
     /// are taken out with it: their data stopped at the master's failure).
     pub replicas_serve_without_master: bool,
     /// `replication` (one master, replicas) or `galera` (every node checked by
-    /// `wsrep_local_state`; writes to one node at a time).
+    /// `wsrep_local_state`; writes to one node at a time). `type` works too.
+    #[serde(alias = "type")]
     pub cluster: ClusterType,
     /// Galera: a Donor/Desynced node (state 2) still takes work.
     pub available_when_donor: bool,

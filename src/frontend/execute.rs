@@ -698,10 +698,20 @@ impl Session {
         self.caught_up = self.caught_up.iter().map(|i| map(*i)).filter(|i| *i != usize::MAX).collect();
     }
 
+    /// Until when a statement may wait for a master: `failover_hold`, but a
+    /// login must answer before `handshake_timeout` cuts it off.
+    fn hold_deadline(&self, rt: &Runtime) -> tokio::time::Instant {
+        let hold = tokio::time::Instant::now() + rt.config.monitor.failover_hold;
+        match self.login_deadline {
+            Some(login) => hold.min(login),
+            None => hold,
+        }
+    }
+
     /// While no master is known (a switchover), a write waits up to
     /// `failover_hold` for one to appear.
     async fn wait_for_master(&self, rt: &Runtime) -> Result<usize, ErrPacket> {
-        let deadline = tokio::time::Instant::now() + rt.config.monitor.failover_hold;
+        let deadline = self.hold_deadline(rt);
         loop {
             let changed = self.shared.topology_changed.notified();
             if let Some(m) = rt.master_index() {
@@ -716,7 +726,7 @@ impl Session {
     /// Waits (up to `failover_hold`) until the topology names a master other
     /// than `old`, or none.
     async fn wait_for_master_other_than(&self, old: usize, rt: &Runtime) {
-        let deadline = tokio::time::Instant::now() + rt.config.monitor.failover_hold;
+        let deadline = self.hold_deadline(rt);
         loop {
             let changed = self.shared.topology_changed.notified();
             if rt.master_index() != Some(old) {

@@ -35,6 +35,7 @@ pub(super) async fn handshake(
     peer: SocketAddr,
     id: u32,
 ) -> Option<Session> {
+    let started = tokio::time::Instant::now();
     let rt = shared.runtime.load_full();
     let greeting = greeting_for(&rt, id);
     let mut scramble = [0u8; 20];
@@ -128,11 +129,17 @@ pub(super) async fn handshake(
         killed_self: false,
         statements: Default::default(),
         runtime: rt.clone(),
+        // A second before handshake_timeout, so the client gets the reason.
+        login_deadline: Some(
+            started + rt.config.proxy.handshake_timeout.saturating_sub(std::time::Duration::from_secs(1)),
+        ),
     };
     // The login is tried on the master now rather than at the first statement,
     // so that an unknown database or an unreachable server is reported at login,
     // as the server itself would.
-    match session.login_on_master(&rt).await {
+    let login = session.login_on_master(&rt).await;
+    session.login_deadline = None;
+    match login {
         Ok(ok) => {
             session.client.write_payload(seq, &ok).await.ok()?;
             debug!(user = %session.user, db = ?session.state.database, "client authenticated");

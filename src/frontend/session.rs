@@ -60,6 +60,8 @@ pub(super) struct Session {
     pub statements: super::prepared::Statements,
     /// The runtime the session's server indexes refer to.
     pub runtime: Arc<crate::runtime::Runtime>,
+    /// While logging in: waits for a master end by then.
+    pub login_deadline: Option<tokio::time::Instant>,
 }
 
 pub(super) struct Held {

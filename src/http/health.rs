@@ -95,6 +95,7 @@ mod tests {
             reuses: 0,
             discarded: 0,
             checks: 0,
+            transitions: 0,
             failed_checks: 0,
             last_check_ago: None,
             last_check_took: Duration::ZERO,

@@ -109,7 +109,8 @@ impl Collector for Live {
         for (name, help, value) in server_seconds {
             per_server(e, name, help, MetricType::Gauge, &s, |r| value(r).map(ConstGauge::new))?;
         }
-        let server_counters: [Series<u64>; 10] = [
+        let server_counters: [Series<u64>; 11] = [
+            ("rwsplit_server_state_changes", "UP/DOWN transitions of the health checks", |r| r.transitions),
             ("rwsplit_server_queries", "Commands sent to the server for clients", |r| r.queries),
             ("rwsplit_server_bytes_in", "Bytes of client commands sent to the server", |r| r.bytes_in),
             ("rwsplit_server_bytes_out", "Bytes of the server's replies relayed to clients", |r| r.bytes_out),

@@ -54,6 +54,7 @@ pub struct ServerRow {
     pub discarded: u64,
     pub checks: u64,
     pub failed_checks: u64,
+    pub transitions: u64,
     pub last_check_ago: Option<Duration>,
     pub last_check_took: Duration,
     /// How long the server has been in its state.
@@ -133,6 +134,7 @@ impl Snapshot {
                     discarded: stats.discarded.load(Ordering::Relaxed),
                     checks: h.checks,
                     failed_checks: h.failed_checks,
+                    transitions: h.transitions,
                     last_check_ago: h.last_check.map(|c| c.elapsed()),
                     last_check_took: h.last_check_took,
                     state_for: h.changed_at.elapsed(),

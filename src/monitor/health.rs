@@ -52,6 +52,8 @@ pub struct HealthState {
     pub changed_at: Instant,
     pub checks: u64,
     pub failed_checks: u64,
+    /// State changes (UP to DOWN and back), for metrics.
+    pub transitions: u64,
 }
 
 impl Default for HealthState {
@@ -68,6 +70,7 @@ impl Default for HealthState {
             changed_at: Instant::now(),
             checks: 0,
             failed_checks: 0,
+            transitions: 0,
         }
     }
 }
@@ -118,6 +121,7 @@ impl HealthState {
         }
         let from = std::mem::replace(&mut self.state, to);
         self.changed_at = Instant::now();
+        self.transitions += 1;
         let reason = match to {
             State::Up if from == State::Unknown => "first check passed".into(),
             State::Up => format!("{} consecutive checks passed", self.ok_streak),
