@@ -352,3 +352,26 @@ async fn reload_moves_the_listener_and_sessions_on_the_old_one_go_on() {
     let mut again = connect(&format!("mysql://app:app@127.0.0.1:{new_port}/test?prefer_socket=false")).await;
     let _: Option<u16> = again.query_first("SELECT 1").await.expect("the running address still accepts");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn json_logs_are_one_object_per_line() {
+    let proxy = Proxy::builder().arg("--log-format").arg("json").spawn();
+    let mut c = connect(&proxy.url("test")).await;
+    let _: Option<u16> = c.query_first("SELECT @@port").await.expect("read");
+    drop(c);
+    let log = proxy.log();
+    let lines: Vec<&str> = log.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert!(lines.len() > 3, "{log}");
+    for line in &lines {
+        assert!(
+            line.starts_with('{')
+                && line.ends_with('}')
+                && line.contains("\"level\":")
+                && line.contains("\"timestamp\":"),
+            "not a JSON log line: {line}"
+        );
+    }
+    assert!(log.contains("\"message\":\"rwsplit ready\""), "{log}");
+    // Each client connection has its span.
+    assert!(log.contains("\"span\":{") && log.contains("\"name\":\"client\""), "{log}");
+}

@@ -87,6 +87,14 @@ pub(super) fn validate(c: &Config) -> Vec<ConfigError> {
             err("http.password".into(), e.to_string());
         }
     }
+    // Stats and control ports open to the network need a password.
+    for (key, listen, password) in
+        [("admin", &c.admin.listen, &c.admin.password), ("http", &c.http.listen, &c.http.password)]
+    {
+        if check_address(listen).is_ok() && password.is_empty() && !is_loopback(listen) {
+            err(format!("{key}.password"), format!("must be set: {key}.listen {listen} is not a loopback address"));
+        }
+    }
     if c.backend.user.is_empty() {
         err("backend.user".into(), "is required".into());
     }
@@ -211,6 +219,12 @@ pub(super) fn validate(c: &Config) -> Vec<ConfigError> {
 }
 
 /// `host:port` with a port in range; the host is resolved when connecting.
+/// `127.x.x.x`, `[::1]` or `localhost`.
+fn is_loopback(addr: &str) -> bool {
+    let host = addr.rsplit_once(':').map_or(addr, |(h, _)| h).trim_start_matches('[').trim_end_matches(']');
+    host.eq_ignore_ascii_case("localhost") || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
 fn check_address(addr: &str) -> Result<(), String> {
     let Some((host, port)) = addr.rsplit_once(':') else {
         return Err(format!("{addr:?} is not host:port"));
@@ -227,6 +241,28 @@ fn check_address(addr: &str) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::super::Config;
+
+    #[test]
+    fn network_facing_admin_and_http_need_passwords() {
+        let demo = include_str!("../../config/rwsplit.toml");
+        let open = demo.replacen(
+            "listen = \"127.0.0.1:6032\"\nuser = \"admin\"\npassword = \"admin\"",
+            "listen = \"0.0.0.0:6032\"\nuser = \"admin\"",
+            1,
+        );
+        assert_ne!(open, demo);
+        let errs = Config::parse(&open).expect_err("no password on 0.0.0.0");
+        assert!(errs.iter().any(|e| e.path == "admin.password"), "{errs:?}");
+        let local = demo.replacen(
+            "listen = \"127.0.0.1:6032\"\nuser = \"admin\"\npassword = \"admin\"",
+            "listen = \"127.0.0.1:6032\"\nuser = \"admin\"",
+            1,
+        );
+        assert!(Config::parse(&local).is_ok(), "loopback without a password is allowed");
+        assert!(
+            super::is_loopback("[::1]:8080") && super::is_loopback("localhost:1") && !super::is_loopback("10.0.0.1:1")
+        );
+    }
 
     #[test]
     fn collects_every_problem() {

@@ -73,6 +73,7 @@ pub struct Proxy {
 
 pub struct ProxyBuilder {
     config: String,
+    args: Vec<String>,
     port: u16,
     admin_port: u16,
     http_port: u16,
@@ -83,6 +84,12 @@ impl ProxyBuilder {
     pub fn replace(mut self, from: &str, to: &str) -> Self {
         assert!(self.config.contains(from), "config has no {from:?}");
         self.config = self.config.replacen(from, to, 1);
+        self
+    }
+
+    /// An extra command-line argument for rwsplit.
+    pub fn arg(mut self, arg: &str) -> Self {
+        self.args.push(arg.to_owned());
         self
     }
 
@@ -102,6 +109,7 @@ impl ProxyBuilder {
         let child = Command::new(env!("CARGO_BIN_EXE_rwsplit"))
             .arg("--config")
             .arg(&config_path)
+            .args(&self.args)
             .env("RWSPLIT_LOG", std::env::var("RWSPLIT_LOG").unwrap_or_else(|_| "debug,sqlparser=warn".into()))
             .stdout(log.try_clone().expect("dup"))
             .stderr(log)
@@ -135,7 +143,7 @@ impl Proxy {
         let port = free_port();
         let admin_port = free_port();
         let http_port = free_port();
-        ProxyBuilder { config: config.to_owned(), port, admin_port, http_port }
+        ProxyBuilder { config: config.to_owned(), args: Vec::new(), port, admin_port, http_port }
             .replace("listen = \"127.0.0.1:6033\"", &format!("listen = \"127.0.0.1:{port}\""))
             .replace("listen = \"127.0.0.1:6032\"", &format!("listen = \"127.0.0.1:{admin_port}\""))
             .replace("listen = \"127.0.0.1:8080\"", &format!("listen = \"127.0.0.1:{http_port}\""))
