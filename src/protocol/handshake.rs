@@ -106,6 +106,16 @@ impl Greeting {
             Some(v) => return Err(HandshakeError::ProtocolVersion(*v)),
             None => return Err(HandshakeError::Malformed("greeting")),
         }
+        // mysql_common computes `max(13, auth_plugin_data_len as i8 - 8)`, which
+        // overflows (a panic with overflow checks on) for a length byte of
+        // 0x80..=0x87. It treats every length with the high bit set as "negative",
+        // i.e. 13 bytes; clear such a byte to 0 so all of them mean just that.
+        let fixed;
+        let mut payload = payload;
+        if let Some(at) = auth_data_len_offset(payload).filter(|&at| payload[at] >= 0x80) {
+            fixed = [&payload[..at], &[0], &payload[at + 1..]].concat();
+            payload = &fixed;
+        }
         let p = HandshakePacket::deserialize((), &mut ParseBuf(payload))
             .map_err(|_| HandshakeError::Malformed("greeting"))?;
         let caps = p.capabilities().bits();
@@ -153,6 +163,16 @@ impl Greeting {
         p.serialize(&mut out);
         out
     }
+}
+
+/// Where a greeting's auth_plugin_data_len byte sits: after the protocol version,
+/// the NUL-terminated server version, the connection id (4), the first part of
+/// the nonce (8), a filler (1), capabilities (2), collation (1), status (2) and
+/// the upper capabilities (2).
+fn auth_data_len_offset(payload: &[u8]) -> Option<usize> {
+    let nul = 1 + payload.get(1..)?.iter().position(|b| *b == 0)?;
+    let at = nul + 1 + 4 + 8 + 1 + 2 + 1 + 2 + 2;
+    (at < payload.len()).then_some(at)
 }
 
 /// A client's handshake response, as the proxy needs it.
