@@ -23,6 +23,7 @@ pub struct FrontendUser {
     pub backend_user: String,
     pub backend_password: String,
     pub read_your_writes: ReadYourWrites,
+    pub max_connections: Option<usize>,
 }
 
 pub struct Server {
@@ -134,6 +135,7 @@ impl Runtime {
                         None => config.backend.password.clone(),
                     },
                     read_your_writes: u.read_your_writes.unwrap_or(config.routing.read_your_writes),
+                    max_connections: u.max_connections,
                 };
                 (u.name.clone(), user)
             })

@@ -345,3 +345,48 @@ async fn full_pool_makes_new_clients_wait_then_fail_clearly() {
     assert_eq!(one, Some(1));
     drop(b);
 }
+
+#[tokio::test]
+async fn connection_limits_refuse_with_the_servers_errors() {
+    let proxy = Proxy::builder()
+        .replace("handshake_timeout = \"10s\"", "handshake_timeout = \"10s\"\nmax_connections = 3")
+        .append("[[users]]\nname = \"limited\"\npassword = \"limited\"\nbackend_user = \"app\"\nbackend_password = \"app\"\nmax_connections = 1\n")
+        .spawn();
+    let limited = format!("mysql://limited:limited@127.0.0.1:{}/test?prefer_socket=false", proxy.port);
+    let first = connect(&limited).await;
+    let e = Conn::new(Opts::from_url(&limited).expect("url")).await.expect_err("one per user");
+    let (code, state, msg) = server_error(e);
+    assert_eq!((code, state.as_str()), (1203, "42000"), "{msg}");
+    assert!(msg.contains("User limited already has more than 'max_user_connections'"), "{msg}");
+    let a = connect(&proxy.url("test")).await;
+    let b = connect(&proxy.url("test")).await;
+    let e = Conn::new(Opts::from_url(&proxy.url("test")).expect("url")).await.expect_err("proxy full");
+    let (code, state, msg) = server_error(e);
+    // What the server itself sends: no SQLSTATE before the handshake.
+    assert_eq!((code, state.as_str(), msg.as_str()), (1040, "HY000", "Too many connections"));
+    drop((first, a, b));
+    // Slots free up as clients leave.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        match Conn::new(Opts::from_url(&proxy.url("test")).expect("url")).await {
+            Ok(_) => break,
+            Err(e) => assert!(Instant::now() < deadline, "still refused: {e}"),
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn idle_clients_are_disconnected_after_client_idle_timeout() {
+    let proxy = Proxy::builder()
+        .replace("handshake_timeout = \"10s\"", "handshake_timeout = \"10s\"\nclient_idle_timeout = \"1s\"")
+        .spawn();
+    let mut busy = connect(&proxy.url("test")).await;
+    let mut idle = connect(&proxy.url("test")).await;
+    for _ in 0..6 {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        busy.query_drop("SELECT 1").await.expect("an active client stays");
+    }
+    assert!(idle.query_drop("SELECT 1").await.is_err(), "the idle client was disconnected");
+    assert!(proxy.log().contains("idle longer than proxy.client_idle_timeout"), "{}", proxy.log());
+}

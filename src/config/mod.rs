@@ -43,6 +43,12 @@ pub struct ProxyConfig {
     /// A client must finish logging in within this.
     #[serde(with = "duration")]
     pub handshake_timeout: Duration,
+    /// Client connections at most; one more is refused with ERR 1040.
+    pub max_connections: usize,
+    /// A client silent this long between commands is disconnected (0: never),
+    /// like the server's wait_timeout.
+    #[serde(with = "duration")]
+    pub client_idle_timeout: Duration,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -308,6 +314,9 @@ pub struct UserConfig {
     pub backend_user: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub backend_password: Option<String>,
+    /// Sessions this user may have at once (ERR 1203 beyond); none: no limit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_connections: Option<usize>,
     /// Overrides `routing.read_your_writes` for this user.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub read_your_writes: Option<ReadYourWrites>,
@@ -326,6 +335,8 @@ impl Default for ProxyConfig {
             shutdown_timeout: Duration::from_secs(30),
             server_version: "5.5.5-10.11.0-MariaDB-rwsplit".into(),
             handshake_timeout: Duration::from_secs(10),
+            max_connections: 10_000,
+            client_idle_timeout: Duration::from_secs(8 * 3600),
         }
     }
 }

@@ -51,6 +51,9 @@ pub(super) fn validate(c: &Config) -> Vec<ConfigError> {
     if c.proxy.handshake_timeout.is_zero() {
         err("proxy.handshake_timeout".into(), "must be more than 0".into());
     }
+    if c.proxy.max_connections == 0 {
+        err("proxy.max_connections".into(), "must be at least 1".into());
+    }
     if c.proxy.shutdown_timeout.is_zero() {
         err("proxy.shutdown_timeout".into(), "must be more than 0".into());
     }

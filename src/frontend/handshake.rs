@@ -24,6 +24,8 @@ use crate::protocol::ErrPacket;
 use crate::runtime::Runtime;
 use crate::session::{Pins, Replayable};
 
+const ER_TOO_MANY_USER_CONNECTIONS: u16 = 1203;
+
 /// The handshake response carries user, database and attributes: bounded.
 const HANDSHAKE_LIMIT: usize = 64 * 1024;
 /// utf8mb4_general_ci, offered when no backend has been reached yet.
@@ -89,6 +91,19 @@ pub(super) async fn handshake(
         }
     };
     let user = rt.users.get(&hello.user)?;
+    if let Some(max) = user.max_connections {
+        let open = shared.sessions.iter().filter(|s| s.value().user() == hello.user).count();
+        if open >= max {
+            info!(user = %hello.user, max, "login refused: the user's max_connections reached");
+            let err = ErrPacket::new(
+                ER_TOO_MANY_USER_CONNECTIONS,
+                "42000",
+                format!("User {} already has more than 'max_user_connections' active connections", hello.user),
+            );
+            let _ = client.write_payload(seq, &err.to_payload()).await;
+            return None;
+        }
+    }
     let capabilities = hello.capabilities & greeting.capabilities;
     let params = SessionParams {
         user: user.backend_user.clone(),

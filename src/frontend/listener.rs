@@ -136,7 +136,23 @@ pub async fn serve(listener: TcpListener, shared: Arc<Shared>, mut stop: watch::
 
 fn spawn_session(shared: &Arc<Shared>, socket: tokio::net::TcpStream, peer: SocketAddr) {
     let id = shared.next_connection_id();
-    shared.active.fetch_add(1, Ordering::AcqRel);
+    let max = shared.runtime.load().config.proxy.max_connections;
+    if shared.active.fetch_add(1, Ordering::AcqRel) >= max {
+        shared.active.fetch_sub(1, Ordering::AcqRel);
+        // As the server does: the error instead of a greeting, then close. It
+        // has no SQLSTATE: before the handshake the client has not said it
+        // speaks protocol 4.1 (clients report HY000).
+        tokio::spawn(async move {
+            let mut client = crate::protocol::stream::PacketStream::new(socket);
+            let mut err = vec![0xFF];
+            err.extend_from_slice(&crate::protocol::err::code::ER_CON_COUNT_ERROR.to_le_bytes());
+            err.extend_from_slice(b"Too many connections");
+            let _ = client.write_payload(0, &err).await;
+            client.shutdown().await;
+        });
+        warn!(%peer, max, "client refused: proxy.max_connections reached");
+        return;
+    }
     let guard = ActiveSession(shared.clone());
     let shared = shared.clone();
     let span = tracing::info_span!("client", id, %peer);

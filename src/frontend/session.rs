@@ -127,6 +127,8 @@ async fn idle_after_shutdown(shutdown: &mut tokio::sync::watch::Receiver<bool>) 
 
 enum Wake {
     Packet(Result<Option<RawPacket>, StreamError>),
+    /// Silent for `client_idle_timeout`.
+    Idle,
     Shutdown,
     Killed,
     BackendGone(Gone),
@@ -137,12 +139,16 @@ impl Session {
         let mut shutdown = self.shared.shutdown.clone();
         let handle = self.handle.clone();
         loop {
-            let max = self.shared.runtime.load().config.proxy.max_allowed_packet;
+            let (max, idle_limit) = {
+                let rt = self.shared.runtime.load();
+                (rt.config.proxy.max_allowed_packet, rt.config.proxy.client_idle_timeout)
+            };
             let Session { client, held, status, .. } = self;
             let in_trans = *status & STATUS_IN_TRANS != 0;
             let wake = tokio::select! {
                 p = client.read_packet(max) => Wake::Packet(p),
                 _ = idle_after_shutdown(&mut shutdown), if !in_trans => Wake::Shutdown,
+                _ = tokio::time::sleep(idle_limit), if !idle_limit.is_zero() => Wake::Idle,
                 _ = handle.killed.notified() => Wake::Killed,
                 // Between commands a server says nothing; if a held connection
                 // speaks or closes, it is going away (KILL, wait_timeout).
@@ -152,6 +158,7 @@ impl Session {
                 Wake::Packet(p) => p,
                 Wake::Shutdown => return End::Shutdown,
                 Wake::Killed => return End::Killed,
+                Wake::Idle => return End::Error("idle longer than proxy.client_idle_timeout".into()),
                 Wake::BackendGone(_) if handle.killing.load(Ordering::Relaxed) => return End::Killed,
                 Wake::BackendGone(gone) => {
                     // Pass on what the server said (it may say why it closes) so the
