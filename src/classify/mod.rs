@@ -85,6 +85,11 @@ impl Effects {
     /// SAVEPOINT, ROLLBACK TO SAVEPOINT, RELEASE SAVEPOINT: transaction-scoped
     /// but neither begins nor ends the transaction.
     pub const SAVEPOINT: u64 = 1 << 25;
+    /// Calls LAST_INSERT_ID() (no argument): the session's own last insert id
+    /// must be in place on whatever connection runs it.
+    pub const READS_LAST_INSERT_ID: u64 = 1 << 26;
+    /// Calls CONNECTION_ID(): the session keeps the connection whose id it saw.
+    pub const CONNECTION_ID: u64 = 1 << 27;
 
     pub fn has(self, bit: u64) -> bool {
         self.0 & bit != 0

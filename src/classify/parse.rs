@@ -678,6 +678,13 @@ pub(crate) fn apply_facts(part: &mut Part, facts: &Facts, opts: &ClassifyOptions
     }
     for call in &facts.functions {
         apply_call(part, functions::kind(&call.name, call.qualified, call.no_args), opts, unknown_calls);
+        if !call.qualified {
+            match call.name.as_str() {
+                "LAST_INSERT_ID" if call.no_args => part.effects |= Effects::READS_LAST_INSERT_ID,
+                "CONNECTION_ID" => part.effects |= Effects::CONNECTION_ID,
+                _ => {}
+            }
+        }
     }
 }
 
@@ -751,7 +758,7 @@ pub(super) mod tests {
             // reads
             ("SELECT 1", R, 0),
             ("SELECT 1 FROM dual", R, 0),
-            ("SELECT NOW(), RAND(), UUID(), UUID_SHORT(), CONNECTION_ID()", R, 0),
+            ("SELECT NOW(), RAND(), UUID(), UUID_SHORT(), CONNECTION_ID()", R, E::CONNECTION_ID),
             ("SELECT SLEEP(1)", R, 0),
             ("SELECT @@version", R, 0),
             ("SELECT @@global.read_only", R, 0),
@@ -797,7 +804,7 @@ pub(super) mod tests {
             ("SELECT RELEASE_LOCK('lock1')", W, E::USER_LOCK),
             ("SELECT RELEASE_ALL_LOCKS()", W, E::USER_LOCK),
             ("SELECT IS_USED_LOCK('lock1'), IS_FREE_LOCK('lock1')", W, E::USER_LOCK),
-            ("SELECT LAST_INSERT_ID()", W, E::PREVIOUS_RESULT),
+            ("SELECT LAST_INSERT_ID()", W, E::PREVIOUS_RESULT | E::READS_LAST_INSERT_ID),
             ("SELECT LAST_INSERT_ID(42)", W, 0),
             ("SELECT @@identity", W, E::PREVIOUS_RESULT),
             ("SELECT @@last_insert_id", W, E::PREVIOUS_RESULT),
@@ -814,12 +821,12 @@ pub(super) mod tests {
             ("SELECT my_stored_function(a) FROM t", W, 0),
             ("SELECT db1.now()", W, 0),
             ("SELECT a FROM t WHERE b = (SELECT GET_LOCK('x', 0))", W, E::USER_LOCK),
-            ("SELECT * FROM t WHERE a IN (SELECT LAST_INSERT_ID())", W, E::PREVIOUS_RESULT),
+            ("SELECT * FROM t WHERE a IN (SELECT LAST_INSERT_ID())", W, E::PREVIOUS_RESULT | E::READS_LAST_INSERT_ID),
             // DML
             ("REPLACE INTO t VALUES (1)", W, 0),
             ("INSERT INTO t SELECT * FROM u", W, 0),
             ("INSERT INTO t VALUES (1) ON DUPLICATE KEY UPDATE a = VALUES(a)", W, 0),
-            ("INSERT INTO t (a) VALUES (LAST_INSERT_ID())", W, E::PREVIOUS_RESULT),
+            ("INSERT INTO t (a) VALUES (LAST_INSERT_ID())", W, E::PREVIOUS_RESULT | E::READS_LAST_INSERT_ID),
             ("UPDATE t1, t2 SET t1.a = t2.a WHERE t1.id = t2.id", W, E::UNPARSED),
             ("DELETE t1 FROM t1 JOIN t2 ON t1.id = t2.id", W, 0),
             ("MERGE INTO t USING s ON t.a = s.a WHEN MATCHED THEN DELETE", W, 0),

@@ -339,7 +339,7 @@ mod tests {
             ),
             ("SET @`quoted var` = 1", W, E::ASSIGNS_USER_VAR, &[]),
             ("SET @l = GET_LOCK('x', 10)", W, E::ASSIGNS_USER_VAR | E::USER_LOCK, &[]),
-            ("SET @id = LAST_INSERT_ID()", W, E::ASSIGNS_USER_VAR | E::PREVIOUS_RESULT, &[]),
+            ("SET @id = LAST_INSERT_ID()", W, E::ASSIGNS_USER_VAR | E::PREVIOUS_RESULT | E::READS_LAST_INSERT_ID, &[]),
             ("SET sql_mode = (SELECT 'ANSI')", W, E::SET_SESSION, &[("sql_mode", "(SELECT 'ANSI')")]),
             ("SET STATEMENT max_statement_time=1 FOR SELECT 1", R, E::SET_STATEMENT, &[]),
             (

@@ -114,9 +114,7 @@ impl Session {
         };
         // Only for LAST_INSERT_ID() itself: the restoring statement would reset
         // ROW_COUNT() and the warnings other PREVIOUS_RESULT statements read.
-        if class.as_ref().is_some_and(|c| {
-            c.effects.has(Effects::PREVIOUS_RESULT) && c.digest.to_ascii_uppercase().contains("LAST_INSERT_ID")
-        }) {
+        if class.as_ref().is_some_and(|c| c.effects.has(Effects::READS_LAST_INSERT_ID)) {
             self.restore_last_insert_id(&mut held).await;
         }
         if cmd == command::COM_STMT_PREPARE {
@@ -325,7 +323,7 @@ impl Session {
                 if self.status & STATUS_AUTOCOMMIT == 0 {
                     // With autocommit off any statement may open a transaction.
                     master(rt)
-                } else if c.effects.has(Effects::PREVIOUS_RESULT) || c.digest.contains("CONNECTION_ID(") {
+                } else if c.effects.has(Effects::PREVIOUS_RESULT) || c.effects.has(Effects::CONNECTION_ID) {
                     // LAST_INSERT_ID() and friends: where the last write ran.
                     master(rt)
                 } else if c.effects.has(Effects::BEGIN_READ_ONLY) && c.hint.is_none() {
@@ -580,7 +578,7 @@ impl Session {
 
     async fn after_query(&mut self, c: &Classification, learned: &Learned, failed: bool, held: &mut Held) {
         let e = c.effects;
-        if c.digest.contains("CONNECTION_ID(") {
+        if e.has(Effects::CONNECTION_ID) {
             self.pins.add(Pin::ConnectionId);
         }
         if failed && e.has(Effects::MULTI) {
