@@ -709,29 +709,23 @@ impl Session {
     /// While no master is known (a switchover), a write waits up to
     /// `failover_hold` for one to appear.
     async fn wait_for_master(&self, rt: &Runtime) -> Result<usize, ErrPacket> {
-        let deadline = self.hold_deadline(rt);
-        loop {
-            let changed = self.shared.topology_changed.notified();
-            if let Some(m) = rt.master_index() {
-                return Ok(m);
-            }
-            if tokio::time::timeout_at(deadline, changed).await.is_err() {
-                return rt.master_index().ok_or_else(|| no_master(rt));
-            }
-        }
+        self.hold_until(rt, |m| m.is_some()).await.ok_or_else(|| no_master(rt))
     }
 
     /// Waits (up to `failover_hold`) until the topology names a master other
     /// than `old`, or none.
     async fn wait_for_master_other_than(&self, old: usize, rt: &Runtime) {
+        self.hold_until(rt, |m| m != Some(old)).await;
+    }
+
+    /// Waits until `done` holds for the topology's master (re-checked at each
+    /// topology change) or the hold deadline passes; returns the master then.
+    async fn hold_until(&self, rt: &Runtime, done: impl Fn(Option<usize>) -> bool) -> Option<usize> {
         let deadline = self.hold_deadline(rt);
         loop {
             let changed = self.shared.topology_changed.notified();
-            if rt.master_index() != Some(old) {
-                return;
-            }
-            if tokio::time::timeout_at(deadline, changed).await.is_err() {
-                return;
+            if done(rt.master_index()) || tokio::time::timeout_at(deadline, changed).await.is_err() {
+                return rt.master_index();
             }
         }
     }

@@ -142,10 +142,12 @@ async fn promote(rt: &Runtime, new: usize) -> bool {
     warn!(server = %server.name, "auto-promotion: no master for {:?}; promoting {} ({address})", m.auto_promote_after, server.name);
     let steps = ["STOP SLAVE".to_owned(), "RESET SLAVE ALL".to_owned(), "SET GLOBAL read_only = OFF".to_owned()];
     // Apply what was received before the old master died, then stop.
-    let result = match applied_all_received(rt, new).await {
-        Ok(()) => run(rt, new, &steps).await,
-        Err(e) => Err(e),
-    };
+    let result = async {
+        let mut conn = connect(rt, new).await?;
+        applied_all_received(&mut conn).await?;
+        run(&mut conn, &steps).await
+    }
+    .await;
     if let Err(e) = result {
         error!(server = %server.name, error = %e, "auto-promotion failed; retrying after auto_promote_after");
         return false;
@@ -167,7 +169,8 @@ async fn promote(rt: &Runtime, new: usize) -> bool {
             ),
             "START SLAVE".to_owned(),
         ];
-        match run(rt, i, &repoint).await {
+        let result = async { run(&mut connect(rt, i).await?, &repoint).await }.await;
+        match result {
             Ok(()) => info!(server = %other.name, "auto-promotion: {} now replicates from {}", other.name, server.name),
             Err(e) => error!(server = %other.name, error = %e, "auto-promotion: re-pointing failed"),
         }
@@ -178,13 +181,8 @@ async fn promote(rt: &Runtime, new: usize) -> bool {
 
 /// Stops the replica's IO thread and waits (up to 10 s) until it applied all
 /// it had received from the dead master: nothing acknowledged there is lost.
-async fn applied_all_received(rt: &Runtime, i: usize) -> Result<(), String> {
-    run(rt, i, &["STOP SLAVE IO_THREAD".to_owned()]).await?;
-    let m = &rt.config.monitor;
-    let server = rt.servers.get(i).ok_or("no such server")?.pool.server.clone();
-    let params = monitor_login(&m.promote_user, &m.promote_password);
-    let (mut conn, _) =
-        BackendConn::connect(server, &params, Duration::from_secs(2)).await.map_err(|e| e.to_string())?;
+async fn applied_all_received(conn: &mut BackendConn) -> Result<(), String> {
+    run(conn, &["STOP SLAVE IO_THREAD".to_owned()]).await?;
     let (names, rows) = conn.query_table("SHOW SLAVE STATUS").await.map_err(|e| e.to_string())?;
     let received = names
         .iter()
@@ -211,34 +209,32 @@ async fn applied_all_received(rt: &Runtime, i: usize) -> Result<(), String> {
 async fn fence(rt: &Runtime, i: usize) {
     let Some(s) = rt.servers.get(i) else { return };
     warn!(server = %s.name, "auto-promotion: demoted master {} is back writable; setting it read-only (re-point it by hand after checking it for transactions the others lack)", s.name);
-    if let Err(e) = run(rt, i, &["SET GLOBAL read_only = ON".to_owned()]).await {
+    let result = async { run(&mut connect(rt, i).await?, &["SET GLOBAL read_only = ON".to_owned()]).await }.await;
+    if let Err(e) = result {
         error!(server = %s.name, error = %e, "fencing failed");
     }
 }
 
-/// Runs `steps` on server `i` as the promote account, stopping at the first error.
-async fn run(rt: &Runtime, i: usize, steps: &[String]) -> Result<(), String> {
+/// A connection to server `i` as the promote account.
+async fn connect(rt: &Runtime, i: usize) -> Result<BackendConn, String> {
     let m = &rt.config.monitor;
     let server = rt.servers.get(i).ok_or("no such server")?.pool.server.clone();
     let params = monitor_login(&m.promote_user, &m.promote_password);
-    let (mut conn, _) =
-        BackendConn::connect(server, &params, Duration::from_secs(2)).await.map_err(|e| e.to_string())?;
+    let (conn, _) = BackendConn::connect(server, &params, Duration::from_secs(2)).await.map_err(|e| e.to_string())?;
+    Ok(conn)
+}
+
+/// Runs statements that answer OK, stopping at the first error.
+async fn run(conn: &mut BackendConn, steps: &[String]) -> Result<(), String> {
     for sql in steps {
-        let step = async {
-            if sql.starts_with("SELECT") {
-                conn.query_rows(sql).await.map(|_| ())
-            } else {
-                let reply = conn.simple_query(sql).await?;
-                match crate::protocol::ErrPacket::parse(&reply).filter(|_| reply.first() == Some(&0xFF)) {
-                    Some(err) => Err(crate::backend::BackendError::Refused { server: conn.server.name.clone(), err }),
-                    None => Ok(()),
-                }
-            }
-        };
-        tokio::time::timeout(Duration::from_secs(15), step)
+        let reply = tokio::time::timeout(Duration::from_secs(15), conn.simple_query(sql))
             .await
             .map_err(|_| format!("{sql}: timed out"))?
             .map_err(|e| format!("{sql}: {e}"))?;
+        if reply.first() == Some(&0xFF) {
+            let why = crate::protocol::ErrPacket::parse(&reply).map_or_else(|| "error".to_owned(), |e| e.to_string());
+            return Err(format!("{sql}: {why}"));
+        }
     }
     Ok(())
 }
