@@ -4,13 +4,12 @@ use std::sync::atomic::Ordering;
 
 use super::command::HELP;
 use super::resultset::{Kind, Table, Value};
-use crate::config::Role;
+use crate::config::ServerState;
 use crate::frontend::Shared;
 use crate::session::{Pin, PIN_COUNTERS};
+use crate::stats::Snapshot;
 
 pub fn servers(shared: &Shared) -> Table {
-    let rt = shared.runtime.load();
-    let topo = rt.topology.load();
     let mut t = Table::new(&[
         ("name", Kind::Text),
         ("address", Kind::Text),
@@ -31,53 +30,30 @@ pub fn servers(shared: &Shared) -> Table {
         ("check_ms", Kind::Int),
         ("state_since_s", Kind::Int),
     ]);
-    for (i, s) in rt.servers.iter().enumerate() {
-        let h = s.health.snapshot();
-        let config = rt.config.servers.iter().find(|c| c.name == s.name);
-        let settings = config.map(|c| rt.config.monitor.settings_for(c));
-        let role = if topo.master == Some(i) {
-            "master"
-        } else if h.facts.as_ref().is_some_and(|f| f.read_only) || (h.facts.is_none() && s.role == Role::Replica) {
-            "replica"
-        } else {
-            "none"
+    for r in Snapshot::take(shared).servers {
+        let state = match r.admin_state {
+            ServerState::Ready => r.state_text,
+            drained => drained.name().to_ascii_uppercase(),
         };
-        let reason = if !h.reason.is_empty() {
-            h.reason.clone()
-        } else {
-            topo.not_readable.get(i).cloned().flatten().unwrap_or_default()
-        };
-        let facts = h.facts.as_ref();
-        // The heartbeat's measure when there is one, else Seconds_Behind_Master.
-        let lag = facts.and_then(|f| f.replication.as_ref()).and_then(|r| match r.heartbeat_lag {
-            Some(l) => Some(l.as_millis() as u64),
-            None => r.seconds_behind.map(|s| s * 1000),
-        });
-        let stats = &s.pool.stats;
         t.push(vec![
-            s.name.as_str().into(),
-            s.pool.server.address.as_str().into(),
-            role.into(),
-            if s.state.is_ready() {
-                settings.map_or_else(|| h.state.name().to_owned(), |st| h.describe(&st))
-            } else {
-                s.state.name().to_ascii_uppercase()
-            }
-            .into(),
-            reason.into(),
-            if rt.readable(i) { "yes" } else { "no" }.into(),
-            s.weight.into(),
-            lag.into(),
-            s.pool.in_use().into(),
-            s.pool.idle_count().into(),
-            stats.queries.load(Ordering::Relaxed).into(),
-            stats.errors.load(Ordering::Relaxed).into(),
-            facts.map(|f| f.server_id).into(),
-            facts.map(|f| if f.read_only { "ON" } else { "OFF" }).into(),
-            facts.map(|f| if f.read_only { f.gtid_slave_pos.clone() } else { f.gtid_binlog_pos.clone() }).into(),
-            h.last_check.map(|c| c.elapsed().as_millis() as u64).into(),
-            h.last_check.map(|_| h.last_check_took.as_millis() as u64).into(),
-            h.changed_at.elapsed().as_secs().into(),
+            r.name.into(),
+            r.address.into(),
+            r.role.into(),
+            state.into(),
+            r.reason.into(),
+            if r.readable { "yes" } else { "no" }.into(),
+            r.weight.into(),
+            r.lag_ms.into(),
+            r.conn_used.into(),
+            r.conn_idle.into(),
+            r.queries.into(),
+            r.errors.into(),
+            r.server_id.into(),
+            r.read_only.map(|ro| if ro { "ON" } else { "OFF" }).into(),
+            r.gtid.into(),
+            r.last_check_ago.map(|d| d.as_millis() as u64).into(),
+            r.last_check_ago.map(|_| r.last_check_took.as_millis() as u64).into(),
+            r.state_for.as_secs().into(),
         ]);
     }
     t

@@ -2,7 +2,7 @@
 //! reads and writes now, for keepalived's `vrrp_script` or HAProxy's
 //! `option httpchk`. 200 with a one-line reason, or 503 with what is missing.
 
-use super::snapshot::Snapshot;
+use crate::stats::Snapshot;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Need {
@@ -67,9 +67,9 @@ fn reads(s: &Snapshot) -> Result<String, String> {
 mod tests {
     use std::time::Duration;
 
-    use super::super::snapshot::ServerRow;
     use super::*;
     use crate::monitor::State;
+    use crate::stats::ServerRow;
 
     fn row(name: &str, state: State, readable: bool, reason: &str) -> ServerRow {
         ServerRow {
@@ -83,6 +83,11 @@ mod tests {
             is_master: false,
             weight: 1,
             lag_s: None,
+            lag_ms: None,
+            admin_state: crate::config::ServerState::Ready,
+            server_id: None,
+            read_only: None,
+            gtid: None,
             conn_used: 0,
             conn_idle: 0,
             sessions: 0,

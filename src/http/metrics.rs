@@ -19,10 +19,10 @@ use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::Registry;
 
 use super::health::{verdict, Need};
-use super::snapshot::{ServerRow, Snapshot};
 use crate::frontend::Shared;
 use crate::monitor::State;
 use crate::session::{Pin, PIN_COUNTERS};
+use crate::stats::{ServerRow, Snapshot};
 
 /// What `/metrics` answers with.
 pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";

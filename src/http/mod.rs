@@ -6,7 +6,6 @@
 mod auth;
 mod health;
 mod metrics;
-mod snapshot;
 mod stats;
 
 use std::sync::Arc;
@@ -21,9 +20,9 @@ use tokio::net::TcpListener;
 use tracing::{debug, warn};
 
 use crate::frontend::Shared;
+use crate::stats::Snapshot;
 use auth::Account;
 use health::Need;
-use snapshot::Snapshot;
 
 struct App {
     shared: Arc<Shared>,

@@ -6,10 +6,10 @@ use std::fmt::Write;
 use std::time::Duration;
 
 use super::health::{verdict, Need};
-use super::snapshot::{ServerRow, Snapshot};
 use crate::frontend::Shared;
 use crate::monitor::State;
 use crate::session::{Pin, PIN_COUNTERS};
+use crate::stats::{ServerRow, Snapshot};
 
 /// Digests shown, by total time.
 const TOP_DIGESTS: usize = 20;

@@ -2,5 +2,7 @@
 //! cheap to bump on every statement, read only when someone asks.
 
 mod digests;
+mod snapshot;
 
 pub use digests::{DigestRow, DigestStats};
+pub use snapshot::{ServerRow, Snapshot};

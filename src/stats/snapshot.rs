@@ -1,12 +1,12 @@
-//! One read of the live state for a page, a scrape or a health check: every
-//! server with its health, pool and role, and the proxy-wide figures. Taken
-//! from the same sources as the admin port's SHOW commands.
+//! One read of the live state for the admin port's SHOW SERVERS, the stats
+//! page, a metrics scrape or a health check: every server with its health,
+//! pool and role, and the proxy-wide figures, derived in one place.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::config::Role;
+use crate::config::{Role, ServerState};
 use crate::frontend::Shared;
 use crate::monitor::State;
 
@@ -39,6 +39,15 @@ pub struct ServerRow {
     pub weight: u32,
     /// Seconds_Behind_Master, for a replica whose last check saw it.
     pub lag_s: Option<u64>,
+    /// The heartbeat's lag when there is one, else Seconds_Behind_Master.
+    pub lag_ms: Option<u64>,
+    /// Drained or in maintenance from the admin port.
+    pub admin_state: ServerState,
+    /// From the last check that reached the server.
+    pub server_id: Option<u32>,
+    pub read_only: Option<bool>,
+    /// The replica's applied position, or the master's binlog position.
+    pub gtid: Option<String>,
     pub conn_used: usize,
     pub conn_idle: usize,
     /// Client sessions holding a connection to this server now.
@@ -121,6 +130,14 @@ impl Snapshot {
                     is_master,
                     weight: s.weight,
                     lag_s: facts.and_then(|f| f.replication.as_ref()).and_then(|r| r.seconds_behind),
+                    lag_ms: facts.and_then(|f| f.replication.as_ref()).and_then(|r| match r.heartbeat_lag {
+                        Some(l) => Some(l.as_millis() as u64),
+                        None => r.seconds_behind.map(|s| s * 1000),
+                    }),
+                    admin_state: s.state,
+                    server_id: facts.map(|f| f.server_id),
+                    read_only: facts.map(|f| f.read_only),
+                    gtid: facts.map(|f| if f.read_only { f.gtid_slave_pos.clone() } else { f.gtid_binlog_pos.clone() }),
                     conn_used: s.pool.in_use(),
                     conn_idle: s.pool.idle_count(),
                     sessions: sessions[i],
