@@ -47,26 +47,14 @@ const ER_PARSE_ERROR: u16 = 1064;
 const ER_CONFIG_REFUSED: u16 = 1105;
 
 /// Accepts admin connections until shutdown or `stop` (a reload moved it).
-pub async fn serve(listener: TcpListener, shared: Arc<Shared>, mut stop: tokio::sync::watch::Receiver<bool>) {
-    let mut shutdown = shared.shutdown.clone();
-    loop {
-        let accepted = tokio::select! {
-            r = listener.accept() => r,
-            _ = shutdown.wait_for(|s| *s) => break,
-            _ = stop.wait_for(|s| *s) => break,
-        };
-        match accepted {
-            Ok((socket, peer)) => {
-                let shared = shared.clone();
-                let span = tracing::info_span!("admin", %peer);
-                tokio::spawn(async move { run(shared, socket, peer).await }.instrument(span));
-            }
-            Err(e) => {
-                warn!(error = %e, "admin accept failed");
-                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-            }
-        }
-    }
+pub async fn serve(listener: TcpListener, shared: Arc<Shared>, stop: tokio::sync::watch::Receiver<bool>) {
+    let shutdown = shared.shutdown.clone();
+    crate::frontend::accept_until(listener, shutdown, stop, |socket, peer| {
+        let shared = shared.clone();
+        let span = tracing::info_span!("admin", %peer);
+        tokio::spawn(async move { run(shared, socket, peer).await }.instrument(span));
+    })
+    .await;
 }
 
 async fn run(shared: Arc<Shared>, socket: TcpStream, peer: SocketAddr) {

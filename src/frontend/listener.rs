@@ -108,19 +108,31 @@ impl Drop for ActiveSession {
 
 /// Accepts clients until shutdown, or until `stop` (a reload moved the
 /// listener elsewhere; the sessions it accepted go on).
-pub async fn serve(listener: TcpListener, shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
-    let mut shutdown = shared.shutdown.clone();
+pub async fn serve(listener: TcpListener, shared: Arc<Shared>, stop: watch::Receiver<bool>) {
+    let shutdown = shared.shutdown.clone();
+    accept_until(listener, shutdown, stop, |socket, peer| spawn_session(&shared, socket, peer)).await;
+    info!("stopped accepting connections");
+}
+
+/// The accept loop of every listener: hands each connection to `accepted`
+/// until shutdown or `stop`.
+pub async fn accept_until(
+    listener: TcpListener,
+    mut shutdown: watch::Receiver<bool>,
+    mut stop: watch::Receiver<bool>,
+    mut accepted: impl FnMut(tokio::net::TcpStream, SocketAddr),
+) {
     let mut backoff = Duration::from_millis(5);
     loop {
-        let accepted = tokio::select! {
+        let next = tokio::select! {
             r = listener.accept() => r,
             _ = shutdown.wait_for(|s| *s) => break,
             _ = stop.wait_for(|s| *s) => break,
         };
-        match accepted {
+        match next {
             Ok((socket, peer)) => {
                 backoff = Duration::from_millis(5);
-                spawn_session(&shared, socket, peer);
+                accepted(socket, peer);
             }
             Err(e) => {
                 // EMFILE/ENFILE and friends: keep serving the clients we have and
@@ -131,7 +143,6 @@ pub async fn serve(listener: TcpListener, shared: Arc<Shared>, mut stop: watch::
             }
         }
     }
-    info!("stopped accepting connections");
 }
 
 fn spawn_session(shared: &Arc<Shared>, socket: tokio::net::TcpStream, peer: SocketAddr) {

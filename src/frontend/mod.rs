@@ -13,4 +13,4 @@ mod session;
 mod tracking;
 
 pub use handle::SessionHandle;
-pub use listener::{serve, Shared};
+pub use listener::{accept_until, serve, Shared};
