@@ -135,10 +135,11 @@ pub async fn apply(shared: &Arc<Shared>, config: Config, why: &str) -> Result<()
         warn!("proxy.worker_threads changes at the next restart, not on reload");
     }
     let config = Arc::new(config);
-    // Bind first: a listen address that cannot be bound rejects the config
-    // before anything changed; the old address is released only afterwards.
+    // TLS files are read here: a certificate that cannot be used rejects the config.
+    let runtime = Runtime::build(config.clone(), Some(&old)).map_err(|e| vec![e])?;
+    // Bind before the swap: a listen address that cannot be bound rejects the
+    // config before anything changed; the old address is released only afterwards.
     let changed = bind_changed(&shared.control, &listeners, &config).await?;
-    let runtime = Runtime::build(config.clone(), Some(&old));
     shared.runtime.store(Arc::new(runtime));
     install(shared, &mut listeners, changed, &config);
     shared.control.reloads.fetch_add(1, Ordering::Relaxed);

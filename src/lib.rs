@@ -1,5 +1,6 @@
 //! rwsplit: a MySQL-protocol read/write splitting proxy.
 
+pub mod access;
 pub mod admin;
 pub mod backend;
 pub mod balance;
@@ -15,4 +16,5 @@ pub mod route;
 pub mod runtime;
 pub mod session;
 pub mod stats;
+pub mod tls;
 pub mod upgrade;

@@ -47,6 +47,13 @@ fn main() -> ExitCode {
         }
     };
     if cli.check {
+        // The TLS files are read too: a certificate that cannot be used fails the check.
+        let tls = rwsplit::tls::FrontendTls::load(&config, None).and_then(|_| rwsplit::tls::BackendTls::load(&config));
+        if let Err(e) = tls {
+            eprintln!("{}: {e}", cli.config.display());
+            eprintln!("{}: 1 problem(s), not started", cli.config.display());
+            return ExitCode::from(1);
+        }
         println!("{}: OK", cli.config.display());
         return ExitCode::SUCCESS;
     }
@@ -74,7 +81,8 @@ fn main() -> ExitCode {
 async fn run(config: Config, path: PathBuf) -> anyhow::Result<()> {
     let config = Arc::new(config);
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
-    let shared = Shared::new(Runtime::build(config.clone(), None), shutdown_rx, path);
+    let shared =
+        Shared::new(Runtime::build(config.clone(), None).map_err(|e| anyhow::anyhow!("{e}"))?, shutdown_rx, path);
     if let Err(errors) = rwsplit::control::start(&shared).await {
         let text: Vec<String> = errors.iter().map(ToString::to_string).collect();
         anyhow::bail!("{}", text.join("; "));

@@ -76,7 +76,7 @@ mod tests {
     fn runtime(extra: &str) -> Runtime {
         let text = format!("{}\n{extra}", include_str!("../config/rwsplit.toml"));
         let config = Config::parse(&text).expect("valid");
-        Runtime::build(Arc::new(config), None)
+        Runtime::build(Arc::new(config), None).expect("runtime")
     }
 
     #[tokio::test]

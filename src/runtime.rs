@@ -12,10 +12,12 @@ use crate::balance::Wheel;
 use crate::classify::{Classifier, ClassifyOptions};
 use arc_swap::ArcSwap;
 
-use crate::config::{ClusterType, Config, Role, ServerState};
+use crate::access::HostPattern;
+use crate::config::{AuthPlugin, ClusterType, Config, ConfigError, Role, ServerState};
 use crate::monitor::{ServerHealth, ServerView, Topology};
-use crate::protocol::auth::StoredPassword;
+use crate::protocol::auth::{sha2_digest_from_config, Sha2Digest, StoredPassword};
 use crate::session::ReadYourWrites;
+use crate::tls::{BackendTls, FrontendTls};
 
 pub struct FrontendUser {
     pub name: String,
@@ -24,6 +26,32 @@ pub struct FrontendUser {
     pub backend_password: String,
     pub read_your_writes: ReadYourWrites,
     pub max_connections: Option<usize>,
+    pub require_tls: bool,
+    pub allowed_hosts: Vec<HostPattern>,
+    pub auth_plugin: AuthPlugin,
+    /// caching_sha2_password's fast-path digest: from a plaintext config
+    /// password at once, else after the user's first full login over TLS
+    /// (the server's cache works the same way).
+    pub sha2: OnceLock<Sha2Digest>,
+}
+
+impl FrontendUser {
+    /// An account of the proxy's own (the admin port's): native password, no
+    /// backend, no restrictions.
+    pub fn local(name: &str, password: StoredPassword) -> Self {
+        Self {
+            name: name.to_owned(),
+            password,
+            backend_user: String::new(),
+            backend_password: String::new(),
+            read_your_writes: ReadYourWrites::Off,
+            max_connections: None,
+            require_tls: false,
+            allowed_hosts: Vec::new(),
+            auth_plugin: AuthPlugin::MysqlNativePassword,
+            sha2: OnceLock::new(),
+        }
+    }
 }
 
 pub struct Server {
@@ -72,12 +100,17 @@ pub struct Runtime {
     pub readers: Vec<(usize, u32)>,
     pub read_wheel: Wheel,
     pub classifier: Classifier,
+    /// What a client asking for TLS is offered; None: TLS is off.
+    pub tls: Option<FrontendTls>,
 }
 
 impl Runtime {
     /// Builds pools for a validated config. Pools of servers that `previous` already
-    /// had (same name and address) are carried over, so a reload keeps connections.
-    pub fn build(config: Arc<Config>, previous: Option<&Runtime>) -> Self {
+    /// had (same name, address and TLS setup) are carried over, so a reload keeps
+    /// connections. Fails only on TLS files that cannot be read or used.
+    pub fn build(config: Arc<Config>, previous: Option<&Runtime>) -> Result<Self, ConfigError> {
+        let tls = FrontendTls::load(&config, previous.and_then(|p| p.tls.as_ref()))?;
+        let backend_tls = BackendTls::load(&config)?;
         let settings = PoolSettings {
             min_idle: config.backend.pool_min,
             max: config.backend.pool_max,
@@ -88,7 +121,7 @@ impl Runtime {
             .servers
             .iter()
             .map(|s| {
-                let addr = ServerAddr { name: s.name.clone(), address: s.address.clone() };
+                let addr = ServerAddr { name: s.name.clone(), address: s.address.clone(), tls: backend_tls.clone() };
                 let old = previous.and_then(|p| p.servers.iter().find(|old| *old.pool.server == addr));
                 let pool = old.map(|old| old.pool.clone()).unwrap_or_else(|| Pool::new(addr, settings.clone()));
                 Server {
@@ -136,7 +169,20 @@ impl Runtime {
                     },
                     read_your_writes: u.read_your_writes.unwrap_or(config.routing.read_your_writes),
                     max_connections: u.max_connections,
+                    require_tls: u.require_tls,
+                    // Validated already; an invalid pattern cannot reach here.
+                    allowed_hosts: u.allowed_hosts.iter().filter_map(|h| HostPattern::parse(h).ok()).collect(),
+                    auth_plugin: u.auth_plugin.unwrap_or(config.proxy.default_auth_plugin),
+                    sha2: OnceLock::new(),
                 };
+                let password = &user.password;
+                let cached = previous
+                    .and_then(|p| p.users.get(&u.name))
+                    .filter(|old| old.password == *password)
+                    .and_then(|old| old.sha2.get().copied());
+                if let Some(digest) = sha2_digest_from_config(&u.password).or(cached) {
+                    let _ = user.sha2.set(digest);
+                }
                 (u.name.clone(), user)
             })
             .collect();
@@ -148,9 +194,10 @@ impl Runtime {
             readers,
             read_wheel,
             classifier,
+            tls,
         };
         rt.topology.store(Arc::new(rt.compute_topology()));
-        rt
+        Ok(rt)
     }
 
     /// Index of the active master.

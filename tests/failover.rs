@@ -220,7 +220,7 @@ async fn split_brain_never_accepts_a_write_and_reads_go_on() {
         detect.as_millis(),
         started.elapsed().as_millis()
     );
-    assert_eq!(code, 2003, "{msg}");
+    assert_eq!(code, 1429, "{msg}");
     assert!(msg.contains("split-brain") && msg.contains("master") && msg.contains("replica1"), "{msg}");
     let port: Option<u16> = c.query_first("SELECT @@port").await.expect("reads go on");
     assert_eq!(port, Some(REPLICAS[1]), "the healthy replica serves reads");
@@ -235,7 +235,7 @@ async fn split_brain_never_accepts_a_write_and_reads_go_on() {
     report("split-brain", detect, &seen);
     assert!(seen.read_errors.is_empty(), "reads go on: {:?}", seen.read_errors);
     assert!(
-        seen.write_errors.iter().all(|(code, (_, msg))| *code == 2003 && msg.contains("split-brain")),
+        seen.write_errors.iter().all(|(code, (_, msg))| *code == 1429 && msg.contains("split-brain")),
         "writes fail only as refused: {:?}",
         seen.write_errors
     );
@@ -271,7 +271,7 @@ async fn both_master_candidates_down_fail_writes_clearly_then_recover() {
         .expect_err("no master, and the replicas of a dead master are out");
     let (code, msg) = code_of(&refused);
     eprintln!("both masters down: a new client refused after {} ms: {code} {msg}", started.elapsed().as_millis());
-    assert!(code == 2003 && msg.contains("no writable master"), "{code} {msg}");
+    assert!(code == 1429 && msg.contains("no writable master"), "{code} {msg}");
     cluster_cmd(&["start"]);
     wait_admin(&proxy, "master", "role", |v| v == "master", Duration::from_secs(20)).await;
     tokio::time::sleep(Duration::from_secs(1)).await;
@@ -280,7 +280,7 @@ async fn both_master_candidates_down_fail_writes_clearly_then_recover() {
     assert!(
         seen.write_errors
             .iter()
-            .all(|(code, (_, msg))| *code == 0 || (*code == 2003 && msg.contains("no writable master"))),
+            .all(|(code, (_, msg))| *code == 0 || (*code == 1429 && msg.contains("no writable master"))),
         "writes fail clearly (or lost their connection in flight): {:?}",
         seen.write_errors
     );
@@ -309,7 +309,7 @@ async fn killed_master_fails_writes_clearly_after_the_hold_and_recovers() {
         detect.as_millis(),
         held.as_millis()
     );
-    assert_eq!(code, 2003, "{msg}");
+    assert_eq!(code, 1429, "{msg}");
     assert!(msg.contains("no writable master") && msg.contains("master (127.0.0.1:13406) down"), "{msg}");
     assert!(held >= Duration::from_secs(7), "held for failover_hold (8s), not {held:?}");
     // The master comes back: a client logging in and writing meanwhile waits

@@ -172,6 +172,7 @@ impl HelloSpec {
     fn payload(&self) -> Vec<u8> {
         let attrs: Vec<(&str, &str)> = self.attrs.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
         BackendHello {
+            tls: false,
             capabilities: self.caps,
             mariadb_capabilities: self.mariadb_caps,
             max_packet: self.max_packet,

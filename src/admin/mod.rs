@@ -13,7 +13,7 @@ use std::sync::Arc;
 use tokio::net::{TcpListener, TcpStream};
 use tracing::{debug, info, warn, Instrument};
 
-use crate::frontend::auth::{authenticate, AuthOutcome};
+use crate::frontend::auth::{authenticate, Attempt, AuthOutcome};
 use crate::frontend::Shared;
 use crate::protocol::auth::{new_scramble, StoredPassword, NATIVE_PASSWORD};
 use crate::protocol::command as com;
@@ -25,6 +25,7 @@ use crate::protocol::handshake::{
 use crate::protocol::ok::{ok_payload, STATUS_AUTOCOMMIT};
 use crate::protocol::stream::PacketStream;
 use crate::protocol::ErrPacket;
+use crate::runtime::FrontendUser;
 use command::Command;
 use resultset::Table;
 
@@ -203,22 +204,14 @@ async fn login(shared: &Shared, client: &mut PacketStream, peer: SocketAddr) -> 
             return false;
         }
     };
-    let password = StoredPassword::from_config(&admin.password).ok();
-    let known = (hello.user == admin.user).then_some(password.as_ref()).flatten();
+    let account = StoredPassword::from_config(&admin.password).ok().map(|p| FrontendUser::local(&admin.user, p));
+    let known = account.as_ref().filter(|_| hello.user == admin.user);
     let mut scramble = nonce;
-    let outcome = authenticate(
-        client,
-        known,
-        peer,
-        &hello.user,
-        hello.auth_plugin.as_deref(),
-        &hello.auth_response,
-        &mut scramble,
-        seq,
-    )
-    .await;
+    let attempt =
+        Attempt { user: &hello.user, plugin: hello.auth_plugin.as_deref(), response: &hello.auth_response, peer };
+    let outcome = authenticate(client, known, attempt, &mut scramble, seq).await;
     match outcome {
-        Ok(AuthOutcome::Ok { seq }) => {
+        Ok(AuthOutcome::Ok { seq, .. }) => {
             info!(user = %hello.user, "admin login");
             client.write_payload(seq, &ok_payload(STATUS_AUTOCOMMIT, 0)).await.is_ok()
         }

@@ -11,7 +11,7 @@ use super::pool::ServerAddr;
 use crate::protocol::auth::{client_auth_response, CACHING_SHA2_PASSWORD, NATIVE_PASSWORD};
 use crate::protocol::command::{ResponseKind, COM_INIT_DB, COM_QUERY, COM_SET_OPTION};
 use crate::protocol::handshake::{self, parse_auth_switch, BackendHello, Greeting, SESSION_CAPABILITIES};
-use crate::protocol::handshake::{CLIENT_DEPRECATE_EOF, CLIENT_MULTI_STATEMENTS, CLIENT_SESSION_TRACK};
+use crate::protocol::handshake::{CLIENT_DEPRECATE_EOF, CLIENT_MULTI_STATEMENTS, CLIENT_SESSION_TRACK, CLIENT_SSL};
 use crate::protocol::packet::read_lenenc;
 use crate::protocol::response::{ResponseScanner, Step};
 use crate::protocol::stream::{PacketStream, StreamError};
@@ -149,9 +149,32 @@ impl BackendConn {
         let plugin =
             if greeting.auth_plugin == CACHING_SHA2_PASSWORD { CACHING_SHA2_PASSWORD } else { NATIVE_PASSWORD };
         let auth = client_auth_response(plugin, &greeting.nonce, &params.password).unwrap_or_default();
+        // Always tracked on the backend side; rewritten for clients that did not ask.
+        let capabilities = (params.capabilities | CLIENT_SESSION_TRACK) & greeting.capabilities;
+        let mut seq = seq.wrapping_add(1);
+        let mut tls = false;
+        if let Some(setup) = &server.tls {
+            if greeting.capabilities & CLIENT_SSL != 0 {
+                let request = handshake::ssl_request(
+                    capabilities,
+                    params.mariadb_capabilities & greeting.mariadb_capabilities,
+                    params.max_packet,
+                    params.collation,
+                );
+                seq = io.write_payload(seq, &request).await.map_err(|e| stream_err(&server, e.into()))?;
+                let name = crate::tls::server_name(&server.address).map_err(|e| tls_err(&server, e))?;
+                io = io
+                    .connect_tls(&setup.connector, name)
+                    .await
+                    .map_err(|e| tls_err(&server, format!("handshake: {e}")))?;
+                tls = true;
+            } else if setup.required() {
+                return Err(tls_err(&server, "the server does not offer TLS and backend.tls requires it".into()));
+            }
+        }
         let hello = BackendHello {
-            // Always tracked on the backend side; rewritten for clients that did not ask.
-            capabilities: (params.capabilities | CLIENT_SESSION_TRACK) & greeting.capabilities,
+            tls,
+            capabilities,
             mariadb_capabilities: params.mariadb_capabilities & greeting.mariadb_capabilities,
             max_packet: params.max_packet,
             collation: params.collation,
@@ -161,7 +184,7 @@ impl BackendConn {
             auth_plugin: plugin,
             attributes: &[("_client_name", "rwsplit"), ("_client_version", env!("CARGO_PKG_VERSION"))],
         };
-        io.write_payload(seq.wrapping_add(1), &hello.to_payload()).await.map_err(|e| stream_err(&server, e.into()))?;
+        io.write_payload(seq, &hello.to_payload()).await.map_err(|e| stream_err(&server, e.into()))?;
         let nonce = greeting.nonce.clone();
         let tracking_defaults =
             ClientTracking { enabled: true, variables: Some(Vec::new()), schema: false, state_change: false };
@@ -402,6 +425,12 @@ impl BackendConn {
                     Some(3) => {}
                     // Full auth: without TLS the password goes RSA-encrypted with the
                     // server's public key, which has to be asked for first.
+                    // Over TLS the password itself is sent, as the MySQL client does.
+                    Some(4) if self.io.is_tls() => {
+                        let mut pass = password.as_bytes().to_vec();
+                        pass.push(0);
+                        self.io.write_payload(next, &pass).await.map_err(|e| stream_err(&server, e.into()))?;
+                    }
                     Some(4) => {
                         self.io.write_payload(next, &[0x02]).await.map_err(|e| stream_err(&server, e.into()))?;
                         let (seq, key) =
@@ -467,6 +496,10 @@ fn stream_err(server: &ServerAddr, e: StreamError) -> BackendError {
         }
         other => protocol_err(server, other.to_string()),
     }
+}
+
+fn tls_err(server: &ServerAddr, what: String) -> BackendError {
+    BackendError::Tls { server: server.name.clone(), address: server.address.clone(), what }
 }
 
 fn protocol_err(server: &ServerAddr, what: String) -> BackendError {

@@ -17,6 +17,8 @@ pub enum BackendError {
     Refused { server: String, err: ErrPacket },
     #[error("server {server} ({address}) broke the protocol: {what}")]
     Protocol { server: String, address: String, what: String },
+    #[error("TLS to server {server} ({address}) failed: {what}")]
+    Tls { server: String, address: String, what: String },
     #[error("no free connection to server {server}: pool_max ({max}) reached for {after:?}")]
     PoolExhausted { server: String, max: usize, after: Duration },
 }
@@ -28,10 +30,12 @@ impl BackendError {
             BackendError::Refused { err, .. } => err.clone(),
             // SQLSTATE class 08 tells drivers (JDBC especially) that this is a
             // connection failure worth retrying, not a bad statement.
-            BackendError::Connect { .. } | BackendError::Timeout { .. } => {
-                ErrPacket::new(code::CR_CONN_HOST_ERROR, "08S01", format!("rwsplit: {self}"))
+            BackendError::Connect { .. } | BackendError::Timeout { .. } | BackendError::Tls { .. } => {
+                ErrPacket::new(code::ER_CONNECT_TO_FOREIGN_DATA_SOURCE, "08S01", format!("rwsplit: {self}"))
             }
-            BackendError::Protocol { .. } => ErrPacket::new(code::CR_SERVER_LOST, "08S01", format!("rwsplit: {self}")),
+            BackendError::Protocol { .. } => {
+                ErrPacket::new(code::ER_NET_READ_ERROR, "08S01", format!("rwsplit: {self}"))
+            }
             BackendError::PoolExhausted { .. } => {
                 ErrPacket::new(code::ER_CON_COUNT_ERROR, "08004", format!("rwsplit: {self}"))
             }

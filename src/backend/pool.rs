@@ -20,6 +20,8 @@ use crate::session::Replayable;
 pub struct ServerAddr {
     pub name: String,
     pub address: String,
+    /// TLS towards this server; None: plain.
+    pub tls: Option<Arc<crate::tls::BackendTls>>,
 }
 
 #[derive(Debug, Clone)]

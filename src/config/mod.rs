@@ -22,6 +22,7 @@ pub struct Config {
     pub routing: RoutingConfig,
     pub admin: AdminConfig,
     pub http: HttpConfig,
+    pub tls: TlsConfig,
     pub servers: Vec<ServerConfig>,
     pub users: Vec<UserConfig>,
 }
@@ -49,6 +50,62 @@ pub struct ProxyConfig {
     /// like the server's wait_timeout.
     #[serde(with = "duration")]
     pub client_idle_timeout: Duration,
+    /// The authentication plugin the greeting names (MySQL's
+    /// default_authentication_plugin): a client whose user has another is
+    /// switched to it.
+    pub default_auth_plugin: AuthPlugin,
+}
+
+/// Client-facing TLS, offered to every client (the SSLRequest upgrade).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default)]
+pub struct TlsConfig {
+    /// Off: TLS is not offered and an SSLRequest is refused.
+    pub enabled: bool,
+    /// PEM certificate chain and private key; both empty: a self-signed
+    /// certificate is generated at start (as MariaDB 11.4 does), so TLS is
+    /// always on offer. Re-read on every reload.
+    pub cert: String,
+    pub key: String,
+}
+
+impl Default for TlsConfig {
+    fn default() -> Self {
+        Self { enabled: true, cert: String::new(), key: String::new() }
+    }
+}
+
+/// TLS from the proxy to the servers, in the MySQL client's `--ssl-mode` terms.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BackendTlsMode {
+    #[default]
+    Disabled,
+    /// TLS when the server offers it, plain otherwise.
+    Preferred,
+    /// TLS or no connection; the certificate is not checked.
+    Required,
+    /// The certificate must chain to `backend.tls_ca`.
+    VerifyCa,
+    /// And name the server's host (the address in `servers[].address`).
+    VerifyIdentity,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AuthPlugin {
+    #[default]
+    MysqlNativePassword,
+    CachingSha2Password,
+}
+
+impl AuthPlugin {
+    pub fn name(self) -> &'static str {
+        match self {
+            AuthPlugin::MysqlNativePassword => "mysql_native_password",
+            AuthPlugin::CachingSha2Password => "caching_sha2_password",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -66,6 +123,11 @@ pub struct BackendConfig {
     /// Idle connections above `pool_min` are closed after this long.
     #[serde(with = "duration")]
     pub idle_timeout: Duration,
+    /// TLS to the servers (monitor connections included).
+    pub tls: BackendTlsMode,
+    /// PEM CA bundle the servers' certificates are checked against
+    /// (`verify_ca`, `verify_identity`).
+    pub tls_ca: String,
 }
 
 /// The admin port: MySQL protocol, its own account.
@@ -320,6 +382,16 @@ pub struct UserConfig {
     /// Overrides `routing.read_your_writes` for this user.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub read_your_writes: Option<ReadYourWrites>,
+    /// Refused (ERR 1045, as the server does for REQUIRE SSL) without TLS.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub require_tls: bool,
+    /// Source addresses the user may connect from: addresses or CIDR blocks
+    /// (`127.0.0.1`, `10.0.0.0/8`, `::1`); empty: anywhere.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allowed_hosts: Vec<String>,
+    /// The user's authentication plugin; `proxy.default_auth_plugin` when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth_plugin: Option<AuthPlugin>,
 }
 
 fn default_weight() -> u32 {
@@ -337,6 +409,7 @@ impl Default for ProxyConfig {
             handshake_timeout: Duration::from_secs(10),
             max_connections: 10_000,
             client_idle_timeout: Duration::from_secs(8 * 3600),
+            default_auth_plugin: AuthPlugin::MysqlNativePassword,
         }
     }
 }
@@ -350,6 +423,8 @@ impl Default for BackendConfig {
             pool_min: 0,
             pool_max: 256,
             idle_timeout: Duration::from_secs(300),
+            tls: BackendTlsMode::Disabled,
+            tls_ca: String::new(),
         }
     }
 }

@@ -3,7 +3,7 @@
 use std::collections::HashSet;
 use std::fmt;
 
-use super::{Config, Role};
+use super::{BackendTlsMode, Config, Role};
 use crate::protocol::auth::StoredPassword;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -114,6 +114,15 @@ pub(super) fn validate(c: &Config) -> Vec<ConfigError> {
         );
     }
 
+    if c.tls.cert.is_empty() != c.tls.key.is_empty() {
+        let (key, other) = if c.tls.cert.is_empty() { ("tls.cert", "tls.key") } else { ("tls.key", "tls.cert") };
+        err(key.into(), format!("must be set with {other} (both empty: a self-signed certificate)"));
+    }
+    if matches!(c.backend.tls, BackendTlsMode::VerifyCa | BackendTlsMode::VerifyIdentity) && c.backend.tls_ca.is_empty()
+    {
+        err("backend.tls_ca".into(), "must name a PEM CA file when backend.tls verifies certificates".into());
+    }
+
     if !(16..=10_000_000).contains(&c.routing.digest_cache_size) {
         err("routing.digest_cache_size".into(), "must be between 16 and 10000000".into());
     }
@@ -216,6 +225,14 @@ pub(super) fn validate(c: &Config) -> Vec<ConfigError> {
         }
         if u.backend_password.is_some() && u.backend_user.is_none() {
             err(format!("users[{i}].backend_password"), "set without backend_user".into());
+        }
+        for (j, h) in u.allowed_hosts.iter().enumerate() {
+            if let Err(e) = crate::access::HostPattern::parse(h) {
+                err(format!("users[{i}].allowed_hosts[{j}]"), e);
+            }
+        }
+        if u.require_tls && !c.tls.enabled {
+            err(format!("users[{i}].require_tls"), "needs tls.enabled: such a user could never log in".into());
         }
     }
     errs

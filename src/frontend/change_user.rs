@@ -19,20 +19,21 @@ impl Session {
             self.reply_err(seq, &err).await?;
             return Err(End::Error("malformed COM_CHANGE_USER".into()));
         };
-        let outcome = auth::authenticate(
-            &mut self.client,
-            rt.users.get(&cu.user).map(|u| &u.password),
-            self.peer,
-            &cu.user,
-            cu.auth_plugin.as_deref(),
-            &cu.auth_response,
-            &mut self.scramble,
-            seq,
-        )
-        .await;
+        let attempt = auth::Attempt {
+            user: &cu.user,
+            plugin: cu.auth_plugin.as_deref(),
+            response: &cu.auth_response,
+            peer: self.peer,
+        };
+        let outcome =
+            auth::authenticate(&mut self.client, rt.users.get(&cu.user), attempt, &mut self.scramble, seq).await;
         let seq = match outcome {
-            Ok(AuthOutcome::Ok { seq }) => seq,
+            Ok(AuthOutcome::Ok { seq, method }) => {
+                self.shared.logins.succeeded(method, self.client.is_tls());
+                seq
+            }
             Ok(AuthOutcome::Denied { seq, err }) => {
+                self.shared.logins.denied();
                 info!(user = %cu.user, "access denied on COM_CHANGE_USER");
                 self.reply_err(seq, &err).await?;
                 return Err(End::Error("COM_CHANGE_USER denied".into()));

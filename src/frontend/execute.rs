@@ -359,7 +359,7 @@ impl Session {
         match self.checkout_with_ok(server, rt).await {
             Ok(ok) => Ok(ok),
             // Refused (a bad database), or busy (pool_max): no failover helps.
-            Err((err, _)) if err.code != code::CR_CONN_HOST_ERROR => Err(err),
+            Err((err, _)) if err.code != code::ER_CONNECT_TO_FOREIGN_DATA_SOURCE => Err(err),
             Err((err, _)) => {
                 if let Some(s) = rt.servers.get(server) {
                     s.health.check_now.notify_one();
@@ -745,7 +745,7 @@ impl Session {
         self.status = STATUS_AUTOCOMMIT;
         self.handle.clear_backend();
         let err = ErrPacket::new(
-            code::CR_SERVER_LOST,
+            code::ER_NET_READ_ERROR,
             "08S01",
             format!(
                 "rwsplit: server {name} went down ({reason}); the session's state there ({}) is lost",
@@ -1030,11 +1030,11 @@ struct Done {
 /// Why writes cannot run now, from the topology.
 pub(super) fn no_master(rt: &Runtime) -> ErrPacket {
     let why = rt.topology.load().no_master.clone().unwrap_or_else(|| "no master is known".into());
-    ErrPacket::new(code::CR_CONN_HOST_ERROR, "08S01", format!("rwsplit: {why}"))
+    ErrPacket::new(code::ER_CONNECT_TO_FOREIGN_DATA_SOURCE, "08S01", format!("rwsplit: {why}"))
 }
 
 pub(super) fn no_server(why: &str) -> ErrPacket {
-    ErrPacket::new(code::CR_CONN_HOST_ERROR, "08S01", format!("rwsplit: {why}"))
+    ErrPacket::new(code::ER_CONNECT_TO_FOREIGN_DATA_SOURCE, "08S01", format!("rwsplit: {why}"))
 }
 
 impl From<BackendError> for ErrPacket {

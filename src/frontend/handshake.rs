@@ -11,7 +11,7 @@ use super::handle::SessionHandle;
 use super::listener::Shared;
 use super::session::Session;
 use crate::backend::SessionParams;
-use crate::protocol::auth::{new_scramble, NATIVE_PASSWORD};
+use crate::protocol::auth::new_scramble;
 use crate::protocol::err::code;
 use crate::protocol::handshake::{
     ClientHello, Greeting, CLIENT_MULTI_STATEMENTS, CLIENT_SESSION_TRACK, CLIENT_SSL, PROXY_CAPABILITIES,
@@ -44,20 +44,36 @@ pub(super) async fn handshake(
     scramble.copy_from_slice(&greeting.nonce);
     client.write_payload(0, &greeting.to_payload()).await.ok()?;
 
-    let (seq, payload) = match client.read_payload(HANDSHAKE_LIMIT).await {
+    let (mut seq, mut payload) = match client.read_payload(HANDSHAKE_LIMIT).await {
         Ok(p) => p,
         Err(e) => {
             debug!(error = %e, "no handshake response");
             return None;
         }
     };
-    let seq = seq.wrapping_add(1);
     if payload.len() == SSL_REQUEST_LEN && payload.get(1).is_some_and(|b| u32::from(*b) << 8 & CLIENT_SSL != 0) {
-        // TLS was not offered; a client asking anyway gets a clear refusal.
-        let err = ErrPacket::new(code::ER_HANDSHAKE_ERROR, "08S01", "rwsplit: TLS is not enabled on this listener");
-        let _ = client.write_payload(seq, &err.to_payload()).await;
-        return None;
+        let Some(tls) = rt.tls.as_ref() else {
+            // TLS was not offered; a client asking anyway gets a clear refusal.
+            let err = ErrPacket::new(code::ER_HANDSHAKE_ERROR, "08S01", "rwsplit: TLS is not enabled on this listener");
+            let _ = client.write_payload(seq.wrapping_add(1), &err.to_payload()).await;
+            return None;
+        };
+        client = match client.accept_tls(&tls.acceptor).await {
+            Ok(c) => c,
+            Err(e) => {
+                debug!(error = %e, %peer, "TLS handshake failed");
+                return None;
+            }
+        };
+        (seq, payload) = match client.read_payload(HANDSHAKE_LIMIT).await {
+            Ok(p) => p,
+            Err(e) => {
+                debug!(error = %e, "no handshake response after TLS");
+                return None;
+            }
+        };
     }
+    let seq = seq.wrapping_add(1);
     let hello = match ClientHello::parse(&payload) {
         Ok(h) => h,
         Err(e) => {
@@ -67,20 +83,16 @@ pub(super) async fn handshake(
             return None;
         }
     };
-    let outcome = auth::authenticate(
-        &mut client,
-        rt.users.get(&hello.user).map(|u| &u.password),
-        peer,
-        &hello.user,
-        hello.auth_plugin.as_deref(),
-        &hello.auth_response,
-        &mut scramble,
-        seq,
-    )
-    .await;
+    let attempt =
+        auth::Attempt { user: &hello.user, plugin: hello.auth_plugin.as_deref(), response: &hello.auth_response, peer };
+    let outcome = auth::authenticate(&mut client, rt.users.get(&hello.user), attempt, &mut scramble, seq).await;
     let seq = match outcome {
-        Ok(AuthOutcome::Ok { seq }) => seq,
+        Ok(AuthOutcome::Ok { seq, method }) => {
+            shared.logins.succeeded(method, client.is_tls());
+            seq
+        }
         Ok(AuthOutcome::Denied { seq, err }) => {
+            shared.logins.denied();
             info!(user = %hello.user, "access denied");
             let _ = client.write_payload(seq, &err.to_payload()).await;
             return None;
@@ -176,14 +188,15 @@ fn greeting_for(rt: &Runtime, id: u32) -> Greeting {
         Some(g) => (g.server_version.clone(), g.capabilities | 1, g.mariadb_capabilities, g.collation),
         None => (rt.config.proxy.server_version.clone(), u32::MAX, u32::MAX, DEFAULT_COLLATION),
     };
+    let tls = if rt.tls.is_some() { CLIENT_SSL } else { 0 };
     Greeting {
         server_version: version,
         connection_id: id,
         nonce: new_scramble().to_vec(),
-        capabilities: PROXY_CAPABILITIES & caps,
+        capabilities: (PROXY_CAPABILITIES & caps) | tls,
         mariadb_capabilities: PROXY_MARIADB_CAPABILITIES & mcaps,
         collation,
         status: STATUS_AUTOCOMMIT,
-        auth_plugin: NATIVE_PASSWORD.into(),
+        auth_plugin: rt.config.proxy.default_auth_plugin.name().into(),
     }
 }

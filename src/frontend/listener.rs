@@ -32,6 +32,7 @@ pub struct Shared {
     /// Where writes through the proxy landed (global read-your-writes).
     pub writes: crate::session::WritePositions,
     pub digests: crate::stats::DigestStats,
+    pub logins: crate::stats::Logins,
     pub started: std::time::Instant,
     /// A health check finished: the topology may have changed.
     pub monitor_wake: Notify,
@@ -52,6 +53,7 @@ impl Shared {
             sessions: DashMap::new(),
             writes: Default::default(),
             digests: crate::stats::DigestStats::new(DIGEST_STATS_CAPACITY),
+            logins: Default::default(),
             started: std::time::Instant::now(),
             monitor_wake: Notify::new(),
             topology_changed: Notify::new(),

@@ -174,6 +174,16 @@ impl Collector for Live {
             "Reloads rejected (the running config kept serving)",
             control.reloads_failed.load(Relaxed),
         )?;
+        let mut m = e.encode_descriptor(
+            "rwsplit_logins",
+            "Client logins: by method (native_password, sha2_fast, sha2_full), over TLS, refused",
+            None,
+            MetricType::Counter,
+        )?;
+        for (name, n) in self.shared.logins.rows() {
+            let kind = name.trim_start_matches("logins_");
+            ConstCounter::new(n).encode(m.encode_family(&[("kind", kind)])?)?;
+        }
         counter(
             e,
             "rwsplit_digest_stats_dropped",

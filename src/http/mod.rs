@@ -126,7 +126,11 @@ mod tests {
     fn shared() -> Arc<Shared> {
         let config = Config::parse(include_str!("../../config/rwsplit.toml")).expect("config");
         let (_tx, rx) = tokio::sync::watch::channel(false);
-        Shared::new(Runtime::build(Arc::new(config), None), rx, std::path::PathBuf::from("rwsplit.toml"))
+        Shared::new(
+            Runtime::build(Arc::new(config), None).expect("runtime"),
+            rx,
+            std::path::PathBuf::from("rwsplit.toml"),
+        )
     }
 
     #[tokio::test]

@@ -73,6 +73,45 @@ impl StoredPassword {
     pub fn is_empty(&self) -> bool {
         matches!(self, StoredPassword::Empty)
     }
+
+    /// Checks a password sent in clear (caching_sha2_password's full
+    /// authentication, over TLS only).
+    pub fn verify_cleartext(&self, password: &[u8]) -> bool {
+        match self {
+            StoredPassword::Empty => password.is_empty(),
+            StoredPassword::NativeHash(stored) => constant_time_eq(&double_sha1(password), stored),
+        }
+    }
+}
+
+/// SHA256(SHA256(password)): what caching_sha2_password's fast path checks a
+/// scramble against (the server keeps it in its cache after a full login).
+pub type Sha2Digest = [u8; 32];
+
+pub fn sha2_digest(password: &[u8]) -> Sha2Digest {
+    sha2::Sha256::digest(sha2::Sha256::digest(password)).into()
+}
+
+/// The digest for a config password, when it is plaintext (a `*` hash does not
+/// give it: such users need one full login over TLS first).
+pub fn sha2_digest_from_config(text: &str) -> Option<Sha2Digest> {
+    let is_hash = text.strip_prefix('*').is_some_and(|h| h.len() == 40 && h.bytes().all(|b| b.is_ascii_hexdigit()));
+    (!text.is_empty() && !is_hash).then(|| sha2_digest(text.as_bytes()))
+}
+
+/// caching_sha2_password's fast path. The client sends
+/// SHA256(pw) XOR SHA256(SHA256(SHA256(pw)) + nonce); undoing the XOR with the
+/// known digest gives a candidate SHA256(pw) whose SHA256 must be the digest.
+pub fn verify_sha2_fast(digest: &Sha2Digest, nonce: &[u8], response: &[u8]) -> bool {
+    if response.len() != 32 {
+        return false;
+    }
+    let mut h = sha2::Sha256::new();
+    h.update(digest);
+    h.update(nonce);
+    let mask = h.finalize();
+    let candidate: Vec<u8> = response.iter().zip(mask.iter()).map(|(a, b)| a ^ b).collect();
+    constant_time_eq(&sha2::Sha256::digest(&candidate), digest)
 }
 
 fn double_sha1(pw: &[u8]) -> [u8; 20] {
@@ -135,6 +174,28 @@ mod tests {
         assert!(StoredPassword::from_config("*ZZCB3E6AC345B435C7C2E6B7949A04CE6F6563D3").is_err());
         // A '*' password that is not 41 characters is a plaintext password.
         assert!(StoredPassword::from_config("*short").is_ok());
+    }
+
+    #[test]
+    fn sha2_fast_path_round_trip() {
+        let nonce = new_scramble();
+        let digest = sha2_digest_from_config("app").expect("plaintext gives the digest");
+        let resp = client_auth_response(CACHING_SHA2_PASSWORD, &nonce, "app").expect("sha2");
+        assert!(verify_sha2_fast(&digest, &nonce, &resp));
+        let wrong = client_auth_response(CACHING_SHA2_PASSWORD, &nonce, "nope").expect("sha2");
+        assert!(!verify_sha2_fast(&digest, &nonce, &wrong));
+        assert!(!verify_sha2_fast(&digest, &nonce, &resp[..31]));
+        assert!(sha2_digest_from_config("*5BCB3E6AC345B435C7C2E6B7949A04CE6F6563D3").is_none());
+        assert!(sha2_digest_from_config("").is_none());
+    }
+
+    #[test]
+    fn cleartext_against_either_form() {
+        let hashed = StoredPassword::from_config("*5BCB3E6AC345B435C7C2E6B7949A04CE6F6563D3").expect("hash");
+        assert!(hashed.verify_cleartext(b"app"));
+        assert!(!hashed.verify_cleartext(b"apq"));
+        assert!(StoredPassword::Empty.verify_cleartext(b""));
+        assert!(!StoredPassword::Empty.verify_cleartext(b"x"));
     }
 
     #[test]

@@ -17,11 +17,17 @@ pub mod code {
     pub const ER_NOT_SUPPORTED_YET: u16 = 1235;
     pub const ER_UNKNOWN_ERROR: u16 = 1105;
     pub const ER_CONNECTION_KILLED: u16 = 1927;
-    /// Client-library code for "can't connect": what a client would report had it
-    /// connected to the unreachable server itself.
-    pub const CR_CONN_HOST_ERROR: u16 = 2003;
-    pub const CR_SERVER_LOST: u16 = 2013;
+    /// "Unable to connect to foreign data source": what MariaDB's FEDERATED and
+    /// CONNECT engines answer when the server behind them is unreachable, the
+    /// proxy's situation exactly. Sent with SQLSTATE 08S01 so that drivers treat
+    /// it as a connection failure. Client-library codes (2003 "can't connect",
+    /// 2013 "lost connection") must never come from a server: the MariaDB C
+    /// library reports such an ERR as "Received malformed packet".
+    pub const ER_CONNECT_TO_FOREIGN_DATA_SOURCE: u16 = 1429;
 }
+
+/// MYSQL_ERRMSG_SIZE (512) less the terminating NUL the client adds.
+const MAX_MESSAGE: usize = 511;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ErrPacket {
@@ -56,12 +62,18 @@ impl ErrPacket {
     }
 
     pub fn to_payload(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(9 + self.message.len());
+        // A server never sends more than MYSQL_ERRMSG_SIZE - 1 bytes of message,
+        // and the C client library calls a login ERR with a longer one malformed.
+        let mut len = self.message.len().min(MAX_MESSAGE);
+        while !self.message.is_char_boundary(len) {
+            len -= 1;
+        }
+        let mut out = Vec::with_capacity(9 + len);
         out.push(0xFF);
         out.extend_from_slice(&self.code.to_le_bytes());
         out.push(b'#');
         out.extend_from_slice(&self.sql_state);
-        out.extend_from_slice(self.message.as_bytes());
+        out.extend_from_slice(&self.message.as_bytes()[..len]);
         out
     }
 
@@ -79,6 +91,15 @@ impl fmt::Display for ErrPacket {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn long_messages_are_cut_as_the_server_cuts_them() {
+        let long = "é".repeat(400);
+        let p = ErrPacket::new(2003, "08S01", long).to_payload();
+        assert!(p.len() - 9 <= MAX_MESSAGE);
+        let back = ErrPacket::parse(&p).expect("parses");
+        assert!(back.message.chars().all(|c| c == 'é'), "cut on a character boundary");
+    }
 
     #[test]
     fn round_trip() {

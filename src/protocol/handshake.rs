@@ -236,8 +236,26 @@ impl ClientHello {
     }
 }
 
+/// An SSLRequest: the fixed part of a handshake response with CLIENT_SSL,
+/// after which the client starts TLS and sends the whole response over it.
+pub fn ssl_request(capabilities: u32, mariadb_capabilities: u32, max_packet: u32, collation: u8) -> Vec<u8> {
+    let mut caps = (capabilities | CLIENT_PROTOCOL_41 | CLIENT_SECURE_CONNECTION | CLIENT_SSL) & !CLIENT_COMPRESS;
+    if mariadb_capabilities != 0 {
+        caps &= !CLIENT_LONG_PASSWORD;
+    }
+    let mut out = Vec::with_capacity(SSL_REQUEST_LEN);
+    out.extend_from_slice(&caps.to_le_bytes());
+    out.extend_from_slice(&max_packet.to_le_bytes());
+    out.push(collation);
+    out.extend_from_slice(&[0u8; 19]);
+    out.extend_from_slice(&mariadb_capabilities.to_le_bytes());
+    out
+}
+
 /// What the proxy sends a backend in its handshake response.
 pub struct BackendHello<'a> {
+    /// Sent over TLS (after an SSLRequest): CLIENT_SSL stays set, as it was there.
+    pub tls: bool,
     pub capabilities: u32,
     pub mariadb_capabilities: u32,
     pub max_packet: u32,
@@ -260,6 +278,9 @@ impl BackendHello<'_> {
             | CLIENT_PLUGIN_AUTH_LENENC
             | CLIENT_CONNECT_ATTRS;
         caps &= !(CLIENT_SSL | CLIENT_COMPRESS);
+        if self.tls {
+            caps |= CLIENT_SSL;
+        }
         if self.database.is_some() {
             caps |= CLIENT_CONNECT_WITH_DB;
         } else {
@@ -422,6 +443,7 @@ mod tests {
     #[test]
     fn backend_hello_parses_as_client_hello() {
         let h = BackendHello {
+            tls: false,
             capabilities: PROXY_CAPABILITIES,
             mariadb_capabilities: PROXY_MARIADB_CAPABILITIES,
             max_packet: 1 << 24,

@@ -9,6 +9,7 @@ pub mod packet;
 pub mod response;
 pub mod stream;
 pub mod track;
+pub mod transport;
 
 pub use err::ErrPacket;
 pub use packet::{PacketHeader, MAX_PAYLOAD};

@@ -3,10 +3,11 @@
 use std::io;
 
 use bytes::BytesMut;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use super::packet::{frame, join_payload, write_packet, Frame, RawPacket, HEADER_LEN};
+use super::transport::{Prefixed, Transport};
 
 const READ_CHUNK: usize = 16 * 1024;
 
@@ -21,7 +22,7 @@ pub enum StreamError {
 }
 
 pub struct PacketStream {
-    stream: TcpStream,
+    stream: Transport,
     rbuf: BytesMut,
 }
 
@@ -29,11 +30,46 @@ impl PacketStream {
     pub fn new(stream: TcpStream) -> Self {
         // Requests and replies are small and latency-bound; Nagle would hold them.
         let _ = stream.set_nodelay(true);
-        Self { stream, rbuf: BytesMut::with_capacity(READ_CHUNK) }
+        Self { stream: Transport::Tcp(stream), rbuf: BytesMut::with_capacity(READ_CHUNK) }
     }
 
     pub fn peer_addr(&self) -> io::Result<std::net::SocketAddr> {
-        self.stream.peer_addr()
+        self.stream.tcp().peer_addr()
+    }
+
+    pub fn is_tls(&self) -> bool {
+        self.stream.is_tls()
+    }
+
+    pub fn tls_description(&self) -> Option<String> {
+        self.stream.tls_description()
+    }
+
+    /// Runs the server side of a TLS handshake on a plain stream (after the
+    /// client's SSLRequest); bytes of it already read are handed to TLS.
+    pub async fn accept_tls(self, acceptor: &tokio_rustls::TlsAcceptor) -> io::Result<Self> {
+        let Transport::Tcp(tcp) = self.stream else {
+            return Err(io::Error::other("TLS requested twice"));
+        };
+        let tls = acceptor.accept(Prefixed::new(self.rbuf, tcp)).await?;
+        Ok(Self { stream: Transport::TlsServer(Box::new(tls)), rbuf: BytesMut::with_capacity(READ_CHUNK) })
+    }
+
+    /// Runs the client side of a TLS handshake (after sending an SSLRequest).
+    pub async fn connect_tls(
+        self,
+        connector: &tokio_rustls::TlsConnector,
+        name: rustls::pki_types::ServerName<'static>,
+    ) -> io::Result<Self> {
+        let Transport::Tcp(tcp) = self.stream else {
+            return Err(io::Error::other("TLS requested twice"));
+        };
+        if !self.rbuf.is_empty() {
+            // A server says nothing between the SSLRequest and the ClientHello.
+            return Err(io::Error::new(io::ErrorKind::InvalidData, "the server spoke before the TLS handshake"));
+        }
+        let tls = connector.connect(name, tcp).await?;
+        Ok(Self { stream: Transport::TlsClient(Box::new(tls)), rbuf: self.rbuf })
     }
 
     pub fn buffered(&self) -> &[u8] {
@@ -83,14 +119,19 @@ impl PacketStream {
     }
 
     pub async fn write_all(&mut self, bytes: &[u8]) -> io::Result<()> {
-        self.stream.write_all(bytes).await
+        self.stream.write_all(bytes).await?;
+        if self.stream.is_tls() {
+            // TLS may keep a record back until flushed; plain TCP has nothing to flush.
+            self.stream.flush().await?;
+        }
+        Ok(())
     }
 
     /// Frames `payload` starting at `seq` and writes it; returns the next sequence id.
     pub async fn write_payload(&mut self, seq: u8, payload: &[u8]) -> io::Result<u8> {
         let mut out = BytesMut::with_capacity(payload.len() + HEADER_LEN);
         let next = write_packet(&mut out, seq, payload);
-        self.stream.write_all(&out).await?;
+        self.write_all(&out).await?;
         Ok(next)
     }
 
@@ -100,18 +141,33 @@ impl PacketStream {
         if !self.rbuf.is_empty() {
             return Ok(());
         }
-        self.stream.readable().await
+        // Under TLS this can wake for a record that carries no data (a session
+        // ticket); the read that follows then simply waits on.
+        self.stream.tcp().readable().await
     }
 
     /// Whether an idle connection is still usable: the peer has neither closed it
     /// nor sent anything (a server only speaks unasked when it is about to close).
     /// A non-blocking check: no wait.
-    pub fn is_idle_and_open(&self) -> bool {
+    pub fn is_idle_and_open(&mut self) -> bool {
         if !self.rbuf.is_empty() {
             return false;
         }
-        let mut probe = [0u8; 1];
-        matches!(self.stream.try_read(&mut probe), Err(e) if e.kind() == io::ErrorKind::WouldBlock)
+        match &self.stream {
+            Transport::Tcp(tcp) => {
+                let mut probe = [0u8; 1];
+                matches!(tcp.try_read(&mut probe), Err(e) if e.kind() == io::ErrorKind::WouldBlock)
+            }
+            // The raw socket may hold TLS records without data (session
+            // tickets): only a read through TLS tells. A connection that has
+            // data is not idle and is dropped, so what is read does not matter.
+            _ => {
+                let mut probe = [0u8; 1];
+                let mut buf = tokio::io::ReadBuf::new(&mut probe);
+                let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+                std::pin::Pin::new(&mut self.stream).poll_read(&mut cx, &mut buf).is_pending()
+            }
+        }
     }
 
     pub async fn shutdown(&mut self) {
@@ -123,6 +179,6 @@ impl PacketStream {
     /// library reports it the same way ("server has gone away").
     #[allow(deprecated)] // the deprecation is about blocking in drop, which a zero linger never does
     pub fn abort(self) {
-        let _ = self.stream.set_linger(Some(std::time::Duration::ZERO));
+        let _ = self.stream.tcp().set_linger(Some(std::time::Duration::ZERO));
     }
 }

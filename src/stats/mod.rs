@@ -2,7 +2,9 @@
 //! cheap to bump on every statement, read only when someone asks.
 
 mod digests;
+mod logins;
 mod snapshot;
 
 pub use digests::{DigestRow, DigestStats};
+pub use logins::{Logins, Method};
 pub use snapshot::{ServerRow, Snapshot};

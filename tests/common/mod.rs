@@ -87,6 +87,11 @@ impl ProxyBuilder {
         self
     }
 
+    /// The config as it will be written.
+    pub fn config_text(&self) -> &str {
+        &self.config
+    }
+
     /// An extra command-line argument for rwsplit.
     pub fn arg(mut self, arg: &str) -> Self {
         self.args.push(arg.to_owned());

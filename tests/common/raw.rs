@@ -48,6 +48,7 @@ impl RawClient {
         c.capabilities = caps;
         let auth = client_auth_response(plugin, &c.greeting.nonce, password).expect("known plugin");
         let hello = BackendHello {
+            tls: false,
             capabilities: caps,
             mariadb_capabilities: 0,
             max_packet: 1 << 30,
