@@ -13,6 +13,8 @@ use crate::backend::Pool;
 pub struct SessionHandle {
     user: Mutex<String>,
     pub peer: SocketAddr,
+    /// The TLS version and cipher suite of the client connection; None: plain.
+    pub tls: Option<String>,
     pub since: Instant,
     /// The pool (server) of the session's backend connection and that
     /// connection's thread id there. A pool, not a server index: indexes change
@@ -31,10 +33,11 @@ pub struct SessionHandle {
 }
 
 impl SessionHandle {
-    pub fn new(user: String, peer: SocketAddr) -> Self {
+    pub fn new(user: String, peer: SocketAddr, tls: Option<String>) -> Self {
         Self {
             user: Mutex::new(user),
             peer,
+            tls,
             since: Instant::now(),
             backend: Mutex::new(None),
             pins: AtomicU32::new(0),

@@ -127,12 +127,13 @@ pub(super) async fn handshake(
         max_packet: rt.config.proxy.max_allowed_packet as u32,
     };
     let state = Replayable::new(hello.database.clone(), hello.collation, capabilities & CLIENT_MULTI_STATEMENTS != 0);
+    let tls_description = client.tls_description();
     let mut session = Session {
         shared: shared.clone(),
         client,
         peer,
         id,
-        handle: Arc::new(SessionHandle::new(hello.user.clone(), peer)),
+        handle: Arc::new(SessionHandle::new(hello.user.clone(), peer, tls_description)),
         scramble,
         capabilities,
         user: hello.user.clone(),
