@@ -58,10 +58,19 @@ fn main() -> ExitCode {
         return ExitCode::SUCCESS;
     }
 
-    let mut builder = tokio::runtime::Builder::new_multi_thread();
-    if config.proxy.worker_threads > 0 {
-        builder.worker_threads(config.proxy.worker_threads);
-    }
+    // One worker: a current-thread runtime runs every task on this thread, so
+    // a session's wake-ups never cross threads (the multi-thread scheduler
+    // with one worker still hands work between it and this thread).
+    let mut builder = match config.proxy.worker_threads {
+        1 => tokio::runtime::Builder::new_current_thread(),
+        n => {
+            let mut b = tokio::runtime::Builder::new_multi_thread();
+            if n > 0 {
+                b.worker_threads(n);
+            }
+            b
+        }
+    };
     let runtime = match builder.enable_all().build() {
         Ok(r) => r,
         Err(e) => {

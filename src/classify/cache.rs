@@ -266,6 +266,7 @@ mod tests {
             session_vars: Vec::new(),
             use_db: None,
             digest: Arc::from(digest),
+            diagnostics: false,
         })
     }
 

@@ -150,6 +150,19 @@ pub struct Classification {
     pub use_db: Option<String>,
     /// Normalised text (literals replaced by `?`), for stats.
     pub digest: Arc<str>,
+    /// Asks about the previous statement's warnings or errors (SHOW WARNINGS,
+    /// GET DIAGNOSTICS, @@warning_count): worked out once per statement shape.
+    pub diagnostics: bool,
+}
+
+/// Whether a digest asks about the previous statement's outcome.
+pub(crate) fn is_diagnostics(digest: &str) -> bool {
+    let d = digest.to_ascii_uppercase();
+    ["SHOW WARNINGS", "SHOW ERRORS", "SHOW COUNT", "GET DIAGNOSTICS"].iter().any(|p| d.starts_with(p))
+        || d.contains("@@WARNING_COUNT")
+        || d.contains("@@ERROR_COUNT")
+        || d.contains("@@SESSION.WARNING_COUNT")
+        || d.contains("@@SESSION.ERROR_COUNT")
 }
 
 impl Classification {

@@ -134,6 +134,7 @@ pub(crate) fn classify(sql: &[u8], lexed: &Lexed, opts: &ClassifyOptions) -> Cla
         session_vars: part.session_vars,
         use_db: part.use_db,
         digest: Arc::from(lexed.digest.as_str()),
+        diagnostics: super::is_diagnostics(&lexed.digest),
     }
 }
 

@@ -94,7 +94,7 @@ impl Session {
             }
             _ => None,
         };
-        if self.held.is_some() && self.only_soft_pins() && !class.as_deref().is_some_and(is_diagnostics) {
+        if self.held.is_some() && self.only_soft_pins() && !class.as_deref().is_some_and(|c| c.diagnostics) {
             // Kept only in case the client asked about the last statement's
             // warnings; it asks something else, which may belong elsewhere.
             self.pins.remove(Pin::Warnings);
@@ -143,7 +143,7 @@ impl Session {
 
         // One-shot pins: what they kept (warnings, FOUND_ROWS) was for this
         // command; asking about the warnings does not clear them.
-        if !class.as_deref().is_some_and(is_diagnostics) {
+        if !class.as_deref().is_some_and(|c| c.diagnostics) {
             self.pins.remove(Pin::Warnings);
         }
         self.pins.remove(Pin::FoundRows);
@@ -969,16 +969,6 @@ pub(super) fn login_ok(database: Option<&str>, tracking: &crate::protocol::track
         }
         _ => crate::protocol::ok::ok_payload(STATUS_AUTOCOMMIT, 0),
     }
-}
-
-/// Statements about the previous statement's outcome.
-fn is_diagnostics(c: &Classification) -> bool {
-    let d = c.digest.to_ascii_uppercase();
-    ["SHOW WARNINGS", "SHOW ERRORS", "SHOW COUNT", "GET DIAGNOSTICS"].iter().any(|p| d.starts_with(p))
-        || d.contains("@@WARNING_COUNT")
-        || d.contains("@@ERROR_COUNT")
-        || d.contains("@@SESSION.WARNING_COUNT")
-        || d.contains("@@SESSION.ERROR_COUNT")
 }
 
 /// Whether a command's own effects account for a reported state change.

@@ -138,17 +138,28 @@ impl Session {
     async fn command_loop(&mut self) -> End {
         let mut shutdown = self.shared.shutdown.clone();
         let handle = self.handle.clone();
+        // One timer for the whole session, re-armed only when it fires early:
+        // arming a fresh one for every command costs a timer-wheel update each.
+        let mut last_command = tokio::time::Instant::now();
+        let idle_timer = tokio::time::sleep(std::time::Duration::ZERO);
+        tokio::pin!(idle_timer);
+        let mut armed_for = std::time::Duration::ZERO;
         loop {
             let (max, idle_limit) = {
                 let rt = self.shared.runtime.load();
                 (rt.config.proxy.max_allowed_packet, rt.config.proxy.client_idle_timeout)
             };
+            if idle_limit != armed_for {
+                // First command, or a reload changed the limit.
+                idle_timer.as_mut().reset(last_command + idle_limit);
+                armed_for = idle_limit;
+            }
             let Session { client, held, status, .. } = self;
             let in_trans = *status & STATUS_IN_TRANS != 0;
             let wake = tokio::select! {
                 p = client.read_packet(max) => Wake::Packet(p),
                 _ = idle_after_shutdown(&mut shutdown), if !in_trans => Wake::Shutdown,
-                _ = tokio::time::sleep(idle_limit), if !idle_limit.is_zero() => Wake::Idle,
+                _ = &mut idle_timer, if !idle_limit.is_zero() => Wake::Idle,
                 _ = handle.killed.notified() => Wake::Killed,
                 // Between commands a server says nothing; if a held connection
                 // speaks or closes, it is going away (KILL, wait_timeout).
@@ -158,6 +169,10 @@ impl Session {
                 Wake::Packet(p) => p,
                 Wake::Shutdown => return End::Shutdown,
                 Wake::Killed => return End::Killed,
+                Wake::Idle if last_command.elapsed() < idle_limit => {
+                    idle_timer.as_mut().reset(last_command + idle_limit);
+                    continue;
+                }
                 Wake::Idle => return End::Error("idle longer than proxy.client_idle_timeout".into()),
                 Wake::BackendGone(_) if handle.killing.load(Ordering::Relaxed) => return End::Killed,
                 Wake::BackendGone(gone) => {
@@ -190,6 +205,7 @@ impl Session {
                 Err(e) => return End::Error(format!("reading from client: {e}")),
             };
             let result = self.dispatch(packet).await;
+            last_command = tokio::time::Instant::now();
             self.handle.count_command();
             self.handle.set_pins(self.pins.mask());
             if let Err(end) = result {
