@@ -33,7 +33,7 @@ pub struct PoolSettings {
 }
 
 struct Idle {
-    conn: BackendConn,
+    conn: Box<BackendConn>,
     permit: OwnedSemaphorePermit,
     since: Instant,
 }
@@ -180,7 +180,7 @@ impl Pool {
                     *g = Some(conn.greeting.clone());
                 }
                 conn.sync(params, want).await?;
-                Ok((self.guard(conn, permit), Some(ok)))
+                Ok((self.guard(Box::new(conn), permit), Some(ok)))
             }
             Err(e) => {
                 self.stats.connect_errors.fetch_add(1, Ordering::Relaxed);
@@ -189,7 +189,7 @@ impl Pool {
         }
     }
 
-    fn guard(self: &Arc<Self>, conn: BackendConn, permit: OwnedSemaphorePermit) -> Guard {
+    fn guard(self: &Arc<Self>, conn: Box<BackendConn>, permit: OwnedSemaphorePermit) -> Guard {
         Guard { conn: Some(conn), permit: Some(permit), pool: self.clone() }
     }
 
@@ -234,7 +234,7 @@ impl Pool {
         self.down.load(Ordering::Acquire)
     }
 
-    fn check_in(self: &Arc<Self>, mut conn: BackendConn, permit: OwnedSemaphorePermit) {
+    fn check_in(self: &Arc<Self>, mut conn: Box<BackendConn>, permit: OwnedSemaphorePermit) {
         if conn.busy || conn.poisoned || self.is_down() {
             self.stats.discarded.fetch_add(1, Ordering::Relaxed);
             return;
@@ -259,7 +259,7 @@ impl Pool {
         });
     }
 
-    fn push_idle(&self, conn: BackendConn, permit: OwnedSemaphorePermit) {
+    fn push_idle(&self, conn: Box<BackendConn>, permit: OwnedSemaphorePermit) {
         if let Ok(mut idle) = self.idle.lock() {
             idle.push(Idle { conn, permit, since: Instant::now() });
         }
@@ -301,7 +301,9 @@ fn spawn_reaper(pool: Weak<Pool>) {
 /// A checked-out connection. Dropping it returns the connection to the pool if its
 /// last reply was read to the end, and closes it otherwise.
 pub struct Guard {
-    conn: Option<BackendConn>,
+    /// Boxed: the connection moves between the pool, the guard and the
+    /// session on every statement, and a pointer is cheaper to move.
+    conn: Option<Box<BackendConn>>,
     permit: Option<OwnedSemaphorePermit>,
     pool: Arc<Pool>,
 }
