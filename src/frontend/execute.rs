@@ -59,15 +59,20 @@ impl Session {
             command::COM_STMT_SEND_LONG_DATA => {
                 // Kept until the execution, which may run on any connection.
                 if let Some(s) = stmt_id(&payload).and_then(|i| self.statements.resolve(i)) {
-                    if let (Some(st), Some(param)) = (self.statements.by_id.get_mut(&s), payload.get(5..7)) {
-                        st.long_data.push((u16::from_le_bytes([param[0], param[1]]), payload.slice(7..)));
+                    if let Some(param) = payload.get(5..7) {
+                        let param = u16::from_le_bytes([param[0], param[1]]);
+                        let max = rt.config.proxy.max_allowed_packet;
+                        // Copied out of the read buffer, which a slice would keep
+                        // alive whole: what is held is then what is counted.
+                        let data = Bytes::copy_from_slice(payload.get(7..).unwrap_or_default());
+                        self.statements.add_long_data(s, param, data, max);
                     }
                 }
                 return Ok(());
             }
             command::COM_STMT_CLOSE => {
                 if let Some(s) = stmt_id(&payload).and_then(|i| self.statements.resolve(i)) {
-                    self.statements.by_id.remove(&s);
+                    self.statements.remove(s);
                 }
                 return Ok(());
             }
@@ -75,8 +80,9 @@ impl Session {
                 let Some(s) = stmt_id(&payload).and_then(|i| self.statements.resolve(i)) else {
                     return self.reply_err(reply_seq, &unknown_statement(&payload, "mysqld_stmt_reset")).await;
                 };
+                self.statements.take_long_data(s);
                 if let Some(st) = self.statements.by_id.get_mut(&s) {
-                    st.long_data.clear();
+                    st.long_data_refused = false;
                 }
                 // The server's OK carries the session's lasting flags (transaction,
                 // autocommit, sql_mode quirks), not the last statement's own.
@@ -89,6 +95,13 @@ impl Session {
                     let name = if cmd == command::COM_STMT_FETCH { "mysqld_stmt_fetch" } else { "mysqld_stmt_execute" };
                     return self.reply_err(reply_seq, &unknown_statement(&payload, name)).await;
                 };
+                if cmd != command::COM_STMT_FETCH
+                    && self.statements.by_id.get(&s).is_some_and(|st| st.long_data_refused)
+                {
+                    // The server's answer to long data over its limit, to every
+                    // execution until a COM_STMT_RESET.
+                    return self.reply_err(reply_seq, &long_data_too_long()).await;
+                }
                 stmt = Some(s);
                 self.statements.by_id.get(&s).map(|st| st.class.clone())
             }
@@ -819,7 +832,11 @@ impl Session {
         class: Option<Arc<Classification>>,
         reply_seq: u8,
     ) -> Result<(), End> {
-        let sql = payload.slice(1..);
+        // A copy, not a slice: a slice would keep the whole read buffer it sits
+        // in alive (megabytes after a big packet) for as long as the statement
+        // lives, here and in the backend connection's statement cache, which
+        // outlives the session.
+        let sql = Bytes::copy_from_slice(payload.get(1..).unwrap_or_default());
         let reply = match read_prepare(&mut held, raw).await {
             Ok(r) => r,
             Err(why) => {
@@ -834,7 +851,7 @@ impl Session {
             for old in held.conn.statements.insert(sql.clone(), p, max) {
                 close_on(&mut held, old).await;
             }
-            let id = self.statements.add(ClientStmt { sql, class, params, types: None, long_data: Vec::new() });
+            let id = self.statements.add(ClientStmt::new(sql, class, params));
             // The statement id sits right after the 4-byte header and the OK byte.
             if let Some(slot) = out.get_mut(5..9) {
                 slot.copy_from_slice(&id.to_le_bytes());
@@ -873,13 +890,14 @@ impl Session {
                 p
             }
         };
-        for (param, data) in std::mem::take(&mut st.long_data) {
+        for (param, data) in self.statements.take_long_data(s) {
             let mut cmd = vec![command::COM_STMT_SEND_LONG_DATA];
             cmd.extend_from_slice(&prepared.id.to_le_bytes());
             cmd.extend_from_slice(&param.to_le_bytes());
             cmd.extend_from_slice(&data);
             held.conn.io.write_payload(0, &cmd).await.map_err(|_| None)?;
         }
+        let Some(st) = self.statements.by_id.get_mut(&s) else { return Err(None) };
         let rewritten = match payload.first() {
             Some(&command::COM_STMT_EXECUTE) => rewrite_execute(payload, prepared.id, st.params, &mut st.types),
             _ => with_id(payload, prepared.id),
@@ -937,8 +955,23 @@ async fn close_on(held: &mut Held, id: u32) {
 }
 
 fn unknown_statement(payload: &[u8], function: &str) -> ErrPacket {
-    let id = stmt_id(payload).unwrap_or(0);
-    ErrPacket::new(1243, "HY000", format!("Unknown prepared statement handler ({id}) given to {function}"))
+    match stmt_id(payload) {
+        Some(id) => {
+            ErrPacket::new(1243, "HY000", format!("Unknown prepared statement handler ({id}) given to {function}"))
+        }
+        // Too short to hold a statement id: the server's answer (it has no id to name).
+        None => ErrPacket::new(code::ER_MALFORMED_PACKET, "HY000", "Malformed communication packet"),
+    }
+}
+
+/// MariaDB's answer to an execution whose long data went over max_allowed_packet.
+fn long_data_too_long() -> ErrPacket {
+    ErrPacket::new(
+        code::ER_UNKNOWN_ERROR,
+        "HY000",
+        "Parameter of prepared statement which is set through mysql_send_long_data() is longer than \
+         'max_allowed_packet' bytes",
+    )
 }
 
 /// What a reply said, for `after`.

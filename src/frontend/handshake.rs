@@ -18,7 +18,7 @@ use crate::protocol::handshake::{
     PROXY_MARIADB_CAPABILITIES, SSL_REQUEST_LEN,
 };
 use crate::protocol::ok::STATUS_AUTOCOMMIT;
-use crate::protocol::stream::PacketStream;
+use crate::protocol::stream::{PacketStream, StreamError};
 use crate::protocol::track::ClientTracking;
 use crate::protocol::ErrPacket;
 use crate::runtime::Runtime;
@@ -28,6 +28,10 @@ const ER_TOO_MANY_USER_CONNECTIONS: u16 = 1203;
 
 /// The handshake response carries user, database and attributes: bounded.
 const HANDSHAKE_LIMIT: usize = 64 * 1024;
+/// How long the rest of a refused, oversized handshake response is read and
+/// dropped so that the client sees the error and a clean close (see
+/// `PacketStream::close_after_error`). `handshake_timeout` bounds it too.
+const REFUSED_LINGER: std::time::Duration = std::time::Duration::from_secs(1);
 /// utf8mb4_general_ci, offered when no backend has been reached yet.
 const DEFAULT_COLLATION: u8 = 45;
 
@@ -46,11 +50,31 @@ pub(super) async fn handshake(
 
     let (mut seq, mut payload) = match client.read_payload(HANDSHAKE_LIMIT).await {
         Ok(p) => p,
+        Err(StreamError::TooLarge { size, .. }) => {
+            // Refused from its header alone, before its body is read (a header
+            // claiming 16 MiB costs nothing). MariaDB answers a handshake response
+            // it will not take (attributes over 64 KiB, say) with "Bad handshake";
+            // a silent close would leave the client guessing.
+            debug!(size, "handshake response over the limit");
+            let seq = client.buffered().get(3).copied().unwrap_or(1).wrapping_add(1);
+            let err = ErrPacket::new(code::ER_HANDSHAKE_ERROR, "08S01", "Bad handshake");
+            let _ = client.write_payload(seq, &err.to_payload()).await;
+            client.close_after_error(REFUSED_LINGER).await;
+            return None;
+        }
         Err(e) => {
             debug!(error = %e, "no handshake response");
             return None;
         }
     };
+    // The response to the greeting (sequence id 0) is packet 1. The server
+    // refuses anything else at the network layer, with this error numbered as
+    // the packet it expected; so does the proxy. (The response is at most
+    // 64 KiB, one physical packet: its last sequence id is its first.)
+    if seq != 1 {
+        out_of_order(&mut client, seq, 1).await;
+        return None;
+    }
     if payload.len() == SSL_REQUEST_LEN && payload.get(1).is_some_and(|b| u32::from(*b) << 8 & CLIENT_SSL != 0) {
         let Some(tls) = rt.tls.as_ref() else {
             // TLS was not offered; a client asking anyway gets a clear refusal.
@@ -72,6 +96,10 @@ pub(super) async fn handshake(
                 return None;
             }
         };
+        if seq != 2 {
+            out_of_order(&mut client, seq, 2).await;
+            return None;
+        }
     }
     let seq = seq.wrapping_add(1);
     let hello = match ClientHello::parse(&payload) {
@@ -179,6 +207,12 @@ pub(super) async fn handshake(
             None
         }
     }
+}
+
+async fn out_of_order(client: &mut PacketStream, got: u8, expected: u8) {
+    debug!(got, expected, "handshake response out of order");
+    let err = ErrPacket::new(code::ER_NET_PACKETS_OUT_OF_ORDER, "08S01", "Got packets out of order");
+    let _ = client.write_payload(expected, &err.to_payload()).await;
 }
 
 /// The greeting mirrors the master's: clients pick features (and detect MariaDB)

@@ -18,7 +18,18 @@ pub(super) struct ClientStmt {
     /// Parameter types of the last execution that sent them: later executions
     /// may omit them, and another connection needs them.
     pub types: Option<Vec<u8>>,
-    pub long_data: Vec<(u16, Bytes)>,
+    /// COM_STMT_SEND_LONG_DATA chunks, kept until the execution; only
+    /// `Statements` changes them, keeping the session's total.
+    long_data: Vec<(u16, Bytes)>,
+    /// Long data was dropped for going over the limit: executions get the
+    /// server's error instead of running, until a COM_STMT_RESET.
+    pub long_data_refused: bool,
+}
+
+impl ClientStmt {
+    pub fn new(sql: Bytes, class: Arc<Classification>, params: u16) -> Self {
+        Self { sql, class, params, types: None, long_data: Vec::new(), long_data_refused: false }
+    }
 }
 
 #[derive(Default)]
@@ -28,6 +39,16 @@ pub(super) struct Statements {
     /// MariaDB lets a client execute "the statement just prepared" as id
     /// 0xFFFFFFFF (prepare and execute pipelined).
     pub last: Option<u32>,
+    /// What the long data of all statements costs (`long_data_cost`).
+    long_data_held: usize,
+}
+
+/// Bookkeeping per kept chunk (its entry, its packet's header and fixed part),
+/// counted with its bytes so that a flood of tiny chunks is bounded too.
+const LONG_DATA_CHUNK_OVERHEAD: usize = 64;
+
+fn long_data_cost(chunks: &[(u16, Bytes)]) -> usize {
+    chunks.iter().map(|(_, d)| d.len() + LONG_DATA_CHUNK_OVERHEAD).sum()
 }
 
 pub(super) const LAST_PREPARED: u32 = u32::MAX;
@@ -52,6 +73,45 @@ impl Statements {
     pub fn clear(&mut self) {
         self.by_id.clear();
         self.last = None;
+        self.long_data_held = 0;
+    }
+
+    pub fn remove(&mut self, id: u32) {
+        if let Some(st) = self.by_id.remove(&id) {
+            self.long_data_held = self.long_data_held.saturating_sub(long_data_cost(&st.long_data));
+        }
+    }
+
+    /// Keeps a long data chunk for statement `id` until its execution, which
+    /// may run on any connection. Without a bound, a client could grow the
+    /// proxy's memory for as long as it keeps sending. The server holds at most
+    /// max_allowed_packet bytes per parameter; the proxy holds everything until
+    /// the execution, so it bounds the session's total by `max`. Past it, the
+    /// statement's long data is dropped, and its executions get the server's
+    /// error until a COM_STMT_RESET, as there.
+    pub fn add_long_data(&mut self, id: u32, param: u16, data: Bytes, max: usize) {
+        let Some(st) = self.by_id.get_mut(&id) else { return };
+        if st.long_data_refused {
+            return;
+        }
+        let cost = data.len() + LONG_DATA_CHUNK_OVERHEAD;
+        if self.long_data_held + cost > max {
+            self.long_data_held = self.long_data_held.saturating_sub(long_data_cost(&st.long_data));
+            st.long_data = Vec::new();
+            st.long_data_refused = true;
+            return;
+        }
+        st.long_data.push((param, data));
+        self.long_data_held += cost;
+    }
+
+    /// Hands over statement `id`'s long data (to send it with its execution,
+    /// or to drop it on a reset).
+    pub fn take_long_data(&mut self, id: u32) -> Vec<(u16, Bytes)> {
+        let Some(st) = self.by_id.get_mut(&id) else { return Vec::new() };
+        let chunks = std::mem::take(&mut st.long_data);
+        self.long_data_held = self.long_data_held.saturating_sub(long_data_cost(&chunks));
+        chunks
     }
 }
 
@@ -145,6 +205,33 @@ mod tests {
         let mut types = None;
         assert_eq!(rewrite_execute(&p, 2, 0, &mut types), vec![0x17, 2, 0, 0, 0, 0, 1, 0, 0, 0]);
         assert_eq!(rewrite_execute(&[0x17], 2, 3, &mut types), vec![0x17]);
+    }
+
+    #[test]
+    fn long_data_is_bounded_per_session() {
+        let class = crate::classify::Classifier::new(16).classify(b"SELECT ?");
+        let mut s = Statements::default();
+        let a = s.add(ClientStmt::new(Bytes::from_static(b"SELECT ?"), class.clone(), 1));
+        let b = s.add(ClientStmt::new(Bytes::from_static(b"SELECT ?"), class, 1));
+        let chunk = Bytes::from(vec![b'x'; 1000]);
+        let max = 4 * (1000 + LONG_DATA_CHUNK_OVERHEAD);
+        for _ in 0..3 {
+            s.add_long_data(a, 0, chunk.clone(), max);
+        }
+        s.add_long_data(b, 0, chunk.clone(), max);
+        assert_eq!(s.long_data_held, max);
+        // One more chunk for `b` goes over: `b` loses its long data, `a` keeps its own.
+        s.add_long_data(b, 0, chunk.clone(), max);
+        assert!(s.by_id[&b].long_data_refused && s.by_id[&b].long_data.is_empty());
+        assert!(!s.by_id[&a].long_data_refused);
+        assert_eq!(s.take_long_data(a).len(), 3);
+        assert_eq!(s.long_data_held, 0);
+        // Refused until a reset: later chunks are not kept either.
+        s.add_long_data(b, 0, chunk.clone(), max);
+        assert!(s.by_id[&b].long_data.is_empty());
+        s.add_long_data(a, 0, chunk, max);
+        s.remove(a);
+        assert_eq!(s.long_data_held, 0);
     }
 
     #[test]

@@ -204,6 +204,16 @@ impl Session {
                 }
                 Err(e) => return End::Error(format!("reading from client: {e}")),
             };
+            if packet.first_seq != 0 {
+                // Every command starts at sequence id 0. The server refuses any
+                // other at the network layer and closes; so does the proxy, rather
+                // than forwarding it for a server to refuse, which would cost a
+                // backend connection each time (and, for a read, could look like a
+                // failing replica).
+                let err = ErrPacket::new(code::ER_NET_PACKETS_OUT_OF_ORDER, "08S01", "Got packets out of order");
+                let _ = self.client.write_payload(0, &err.to_payload()).await;
+                return End::Error(format!("client packet out of order (sequence id {})", packet.first_seq));
+            }
             let result = self.dispatch(packet).await;
             last_command = tokio::time::Instant::now();
             self.handle.count_command();

@@ -13,9 +13,11 @@ pub mod code {
     pub const ER_NO_SUCH_THREAD: u16 = 1094;
     pub const ER_KILL_DENIED_ERROR: u16 = 1095;
     pub const ER_NET_PACKET_TOO_LARGE: u16 = 1153;
+    pub const ER_NET_PACKETS_OUT_OF_ORDER: u16 = 1156;
     pub const ER_NET_READ_ERROR: u16 = 1158;
     pub const ER_NOT_SUPPORTED_YET: u16 = 1235;
     pub const ER_UNKNOWN_ERROR: u16 = 1105;
+    pub const ER_MALFORMED_PACKET: u16 = 1835;
     pub const ER_CONNECTION_KILLED: u16 = 1927;
     /// "Unable to connect to foreign data source": what MariaDB's FEDERATED and
     /// CONNECT engines answer when the server behind them is unreachable, the

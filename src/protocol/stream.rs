@@ -174,6 +174,30 @@ impl PacketStream {
         let _ = self.stream.shutdown().await;
     }
 
+    /// Closes after an error sent to a peer that may still be sending (the rest
+    /// of a packet refused for its size). Closing a socket with unread data makes
+    /// the kernel answer with a reset, which fails the write the peer is busy
+    /// with, so that it reports a lost connection instead of the error. The write
+    /// side is shut first (the peer reads the error, then end-of-stream); what
+    /// still arrives is read and dropped for up to `linger`, in the one buffer
+    /// the stream already has, and the socket is closed after it.
+    pub async fn close_after_error(mut self, linger: std::time::Duration) {
+        let _ = self.stream.shutdown().await;
+        let drain = async {
+            loop {
+                self.rbuf.clear();
+                if self.rbuf.capacity() == 0 {
+                    self.rbuf.reserve(READ_CHUNK);
+                }
+                match self.stream.read_buf(&mut self.rbuf).await {
+                    Ok(0) | Err(_) => return,
+                    Ok(_) => {}
+                }
+            }
+        };
+        let _ = tokio::time::timeout(linger, drain).await;
+    }
+
     /// Closes with a reset rather than an orderly shutdown: what a client sees when
     /// a MariaDB server drops its connection (KILL, wait_timeout), so that its
     /// library reports it the same way ("server has gone away").

@@ -141,6 +141,11 @@ impl RawClient {
     pub fn raw_write(&mut self, bytes: &[u8]) {
         let _ = self.stream.write_all(bytes);
     }
+
+    /// The logged-in socket, for tests that go on byte by byte (tests/hostile.rs).
+    pub fn into_stream(self) -> TcpStream {
+        self.stream
+    }
 }
 
 fn placeholder_greeting() -> Greeting {
