@@ -9,6 +9,7 @@ pub mod config;
 pub mod control;
 pub mod frontend;
 pub mod http;
+pub mod limits;
 pub mod monitor;
 pub mod protocol;
 pub mod relay;

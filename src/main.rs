@@ -57,6 +57,7 @@ fn main() -> ExitCode {
         println!("{}: OK", cli.config.display());
         return ExitCode::SUCCESS;
     }
+    raise_nofile_limit(&config);
 
     // One worker: a current-thread runtime runs every task on this thread, so
     // a session's wake-ups never cross threads (the multi-thread scheduler
@@ -110,6 +111,27 @@ async fn run(config: Config, path: PathBuf) -> anyhow::Result<()> {
         info!("all sessions drained");
     }
     Ok(())
+}
+
+/// Raises the open-files limit to the hard limit: each client and backend
+/// connection is a descriptor. Logs what it did and warns when the limit is
+/// still below what `proxy.max_connections` and full pools would take.
+fn raise_nofile_limit(config: &Config) {
+    let needed = rwsplit::limits::nofile_needed(config);
+    match rwsplit::limits::raise_nofile_limit() {
+        Ok(l) => {
+            info!(before = l.before, after = l.after, hard = l.hard, "open files limit (RLIMIT_NOFILE)");
+            if l.after < needed {
+                warn!(
+                    limit = l.after,
+                    needed,
+                    "open files limit is below proxy.max_connections + backend pools: clients may be refused \
+                     (accept fails with EMFILE); raise the hard limit (ulimit -Hn, systemd LimitNOFILE)"
+                );
+            }
+        }
+        Err(e) => warn!(error = %e, needed, "cannot raise the open files limit (RLIMIT_NOFILE)"),
+    }
 }
 
 /// `RWSPLIT_LOG` (default `info`). sqlparser logs every token at debug level;
