@@ -66,6 +66,39 @@ async fn transactions_and_autocommit_off_stay_on_the_master() {
 }
 
 #[tokio::test]
+async fn idle_sessions_with_autocommit_off_hold_no_connection() {
+    // PyMySQL and others turn autocommit off at connect: between transactions
+    // such a session must cost the master nothing, or they scale to pool_max.
+    let proxy = Proxy::start();
+    let mut sessions = Vec::new();
+    for _ in 0..20 {
+        let mut c = connect(&proxy.url("test")).await;
+        c.query_drop("SET autocommit = 0").await.expect("autocommit off");
+        assert_eq!(port(&mut c, "SELECT @@port").await, MASTER);
+        c.query_drop("COMMIT").await.expect("commit");
+        sessions.push(c);
+    }
+    let pools = common::admin(&proxy, "SHOW POOLS").expect("SHOW POOLS");
+    let master = common::row(&pools, "server", "master");
+    assert_eq!(common::num(master, "used"), 0, "idle autocommit-off sessions hold master connections: {pools:?}");
+    // A transaction still pins, and what it did stays its own until COMMIT.
+    let mut a = sessions.pop().expect("a session");
+    a.query_drop("CREATE TABLE IF NOT EXISTS routing_ac (i INT PRIMARY KEY)").await.expect("create");
+    a.query_drop("DELETE FROM routing_ac").await.expect("delete");
+    a.query_drop("COMMIT").await.expect("commit");
+    a.query_drop("INSERT INTO routing_ac VALUES (1)").await.expect("insert");
+    let pools = common::admin(&proxy, "SHOW POOLS").expect("SHOW POOLS");
+    assert_eq!(common::num(common::row(&pools, "server", "master"), "used"), 1, "the open transaction pins");
+    let mut b = sessions.pop().expect("another session");
+    let n: Option<i64> = b.query_first("SELECT COUNT(*) FROM routing_ac").await.expect("count");
+    assert_eq!(n, Some(0), "another session must not see an uncommitted insert");
+    b.query_drop("COMMIT").await.expect("commit");
+    a.query_drop("ROLLBACK").await.expect("rollback");
+    let n: Option<i64> = a.query_first("SELECT COUNT(*) FROM routing_ac").await.expect("count");
+    assert_eq!(n, Some(0), "the rolled-back insert is gone");
+}
+
+#[tokio::test]
 async fn read_only_transaction_runs_on_one_replica() {
     let proxy = Proxy::start();
     let mut c = connect(&proxy.url("test")).await;

@@ -575,11 +575,10 @@ impl Session {
         } else {
             self.pins.remove(Pin::Transaction);
         }
-        if self.status & STATUS_AUTOCOMMIT == 0 {
-            self.pins.add(Pin::AutocommitOff);
-        } else {
-            self.pins.remove(Pin::AutocommitOff);
-        }
+        // autocommit=0 alone pins nothing: its statements go to the master
+        // (`target`), the transaction each opens pins as any transaction does,
+        // and between transactions the session holds no connection (an idle
+        // PyMySQL client, autocommit off by default, costs no master connection).
         if learned.state_changed && !explains_state_change(class, cmd) {
             debug!("server reported a session state change the proxy cannot replay; pinning");
             self.pins.add(Pin::UntrackedState);

@@ -8,8 +8,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 pub enum Pin {
     /// SERVER_STATUS_IN_TRANS from the server.
     Transaction,
-    /// autocommit=0: every statement may open a transaction.
-    AutocommitOff,
     UserVariable,
     TemporaryTable,
     LockTables,
@@ -37,9 +35,8 @@ pub enum Pin {
 }
 
 impl Pin {
-    pub const ALL: [Pin; 15] = [
+    pub const ALL: [Pin; 14] = [
         Pin::Transaction,
-        Pin::AutocommitOff,
         Pin::UserVariable,
         Pin::TemporaryTable,
         Pin::LockTables,
@@ -58,7 +55,6 @@ impl Pin {
     pub fn name(self) -> &'static str {
         match self {
             Pin::Transaction => "transaction",
-            Pin::AutocommitOff => "autocommit_off",
             Pin::UserVariable => "user_variable",
             Pin::TemporaryTable => "temporary_table",
             Pin::LockTables => "lock_tables",
@@ -90,9 +86,9 @@ impl Pin {
 }
 
 /// Process-wide count of pins taken, per reason.
-pub struct PinCounters([AtomicU64; 15]);
+pub struct PinCounters([AtomicU64; 14]);
 
-pub static PIN_COUNTERS: PinCounters = PinCounters([const { AtomicU64::new(0) }; 15]);
+pub static PIN_COUNTERS: PinCounters = PinCounters([const { AtomicU64::new(0) }; 14]);
 
 impl PinCounters {
     pub fn get(&self, pin: Pin) -> u64 {
