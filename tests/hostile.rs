@@ -394,6 +394,28 @@ const CASES: &[Case] = &[
         },
     },
     Case {
+        name: "SSLRequest, then garbage instead of a TLS ClientHello",
+        like_server: true,
+        run: |t, _| {
+            let (mut w, g) = Wire::greeted(t)?;
+            let mut request = fixed_part(&g);
+            request[1] |= 0x08; // CLIENT_SSL (0x0800)
+            w.packet(1, &request);
+            w.send(b"this is not a TLS record at all\r\n\r\n");
+            // A TLS alert may come first; then the connection must end.
+            let _ = w.s.set_read_timeout(Some(WAIT));
+            let mut sink = [0u8; 512];
+            loop {
+                match w.s.read(&mut sink) {
+                    Ok(0) => return Ok(()),
+                    Ok(_) => {}
+                    Err(e) if e.kind() == ErrorKind::ConnectionReset => return Ok(()),
+                    Err(e) => return Err(format!("expected the connection to end, got {e}")),
+                }
+            }
+        },
+    },
+    Case {
         name: "COM_QUERY instead of a handshake response",
         like_server: true,
         run: |t, _| bad_handshake(t, |_| b"\x03SELECT 1".to_vec()),
