@@ -56,7 +56,7 @@ async fn pins_and_clients_show_why_a_session_holds_its_connection() {
     let proxy = Proxy::start();
     let taken = |rows: &Rows, reason: &str| num(row(rows, "reason", reason), "taken");
     let before = admin(&proxy, "SHOW PINS").expect("show pins");
-    assert_eq!(before.len(), 15);
+    assert_eq!(before.len(), rwsplit::session::Pin::ALL.len());
 
     let mut c = connect(&proxy.url("test")).await;
     c.query_drop("CREATE TEMPORARY TABLE admin_pin_t (i INT)").await.expect("temp table");
