@@ -263,6 +263,18 @@ median3() {
         | awk '{ v[NR] = $1 } END { if (NR) printf "%.3f", NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }' || true
 }
 # Proxy CPU in µs per statement: ticks of utime+stime over a statement count.
+# CPU ticks (utime+stime) of every MariaDB server of the cluster together: what
+# the servers spent, to compare what they do behind each target.
+servers_cpu_ticks() {
+    local dir="${RWSPLIT_CLUSTER_DIR:-$REPO_ROOT/.cluster}" port pid total=0
+    for port in "${SERVER_PORTS[@]}"; do
+        pid="$(cat "$dir/node$port/mariadbd.pid" 2>/dev/null)" || continue
+        [[ -r "/proc/$pid/stat" ]] || continue
+        total=$((total + $(cpu_ticks "$pid")))
+    done
+    echo "$total"
+}
+
 cpu_us_per() { # ticks statements
     if [[ -n "$1" && -n "$2" ]] && (($2 > 0)); then
         awk -v t="$1" -v hz="$CLK_TCK" -v q="$2" 'BEGIN { printf "%.1f", t / hz * 1e6 / q }'

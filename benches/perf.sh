@@ -154,10 +154,10 @@ fi
 # --- 3. runs -------------------------------------------------------------------------
 TARGETS=(direct haproxy rwsplit)
 # Per run, keyed "case|target|round".
-declare -A R_TPS=() R_P50=() R_P95=() R_Q=() R_TICKS=() R_ERRS=() R_IGN=() R_CODES=()
+declare -A R_TPS=() R_P50=() R_P95=() R_Q=() R_TICKS=() R_SRV=() R_ERRS=() R_IGN=() R_CODES=()
 any_errors=0
 TSV="$RESULTS_DIR/runs.tsv"
-printf 'case\ttarget\tround\ttps\tp50_ms\tp95_ms\tstatements\tproxy_cpu_ticks\terrors\tignored\n' >"$TSV"
+printf 'case\ttarget\tround\ttps\tp50_ms\tp95_ms\tstatements\tproxy_cpu_ticks\terrors\tignored\tservers_cpu_ticks\n' >"$TSV"
 
 threads_label() { if (($1 == 1)); then echo "1 thread"; else echo "$1 threads"; fi; }
 
@@ -203,9 +203,11 @@ for c in "${CASES[@]}"; do
             fi
             log "$wl, $(threads_label "$threads") via $target (127.0.0.1:$port), round $round/$ROUNDS: ${DURATION}s"
             if [[ -n "$pid" ]]; then before="$(cpu_ticks "$pid")"; fi
+            srv_before="$(servers_cpu_ticks)"
             rc=0
             sysbench_run "$wl" "$port" "$threads" "$DURATION" "$out" --histogram=on || rc=$?
             if [[ -n "$pid" ]]; then R_TICKS[$key]=$(($(cpu_ticks "$pid") - before)); fi
+            R_SRV[$key]=$(($(servers_cpu_ticks) - srv_before))
             R_TPS[$key]="$(report_rate "$out" 'transactions')"
             # p95 from the histogram: sysbench's own line has 2 decimals only.
             R_P95[$key]="$(histogram_percentile "$out" 95)"
@@ -225,20 +227,21 @@ for c in "${CASES[@]}"; do
             ((errs == 0)) || any_errors=1
             cpu=""
             [[ -z "$pid" ]] || cpu=" proxy_cpu=$(cpu_us_per "${R_TICKS[$key]}" "${R_Q[$key]:-0}")us/statement"
+            cpu+=" servers_cpu=$(cpu_us_per "${R_SRV[$key]}" "${R_Q[$key]:-0}")us/statement"
             log "  tps=${R_TPS[$key]:--} p50=${R_P50[$key]:--}ms p95=${R_P95[$key]:--}ms statements=${R_Q[$key]:--} errors=$errs ignored=${R_IGN[$key]:--}$cpu"
-            printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$c" "$target" "$round" "${R_TPS[$key]:-}" "${R_P50[$key]:-}" \
-                "${R_P95[$key]:-}" "${R_Q[$key]:-}" "${R_TICKS[$key]:-}" "$errs" "${R_IGN[$key]:-}" >>"$TSV"
+            printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$c" "$target" "$round" "${R_TPS[$key]:-}" "${R_P50[$key]:-}" \
+                "${R_P95[$key]:-}" "${R_Q[$key]:-}" "${R_TICKS[$key]:-}" "$errs" "${R_IGN[$key]:-}" "${R_SRV[$key]:-}" >>"$TSV"
         done
     done
 done
 
 # --- 4. report -------------------------------------------------------------------------
 # Over rounds: median tps and p95, summed errors, CPU over all statements.
-declare -A TPS=() P95=() ERRS=() CPU_US=() ROUND_TPS=()
+declare -A TPS=() P95=() ERRS=() CPU_US=() SRV_US=() ROUND_TPS=()
 for c in "${CASES[@]}"; do
     for target in "${TARGETS[@]}"; do
         k="$c|$target"
-        tps=() p95=() errs=0 ign=0 ticks=0 queries=0 codes=""
+        tps=() p95=() errs=0 ign=0 ticks=0 srv=0 queries=0 codes=""
         for ((round = 1; round <= ROUNDS; round++)); do
             key="$k|$round"
             tps+=("${R_TPS[$key]:-}")
@@ -246,6 +249,7 @@ for c in "${CASES[@]}"; do
             errs=$((errs + ${R_ERRS[$key]:-0}))
             ign=$((ign + ${R_IGN[$key]:-0}))
             ticks=$((ticks + ${R_TICKS[$key]:-0}))
+            srv=$((srv + ${R_SRV[$key]:-0}))
             queries=$((queries + ${R_Q[$key]:-0}))
             codes+="${R_CODES[$key]:+,${R_CODES[$key]}}"
         done
@@ -257,6 +261,7 @@ for c in "${CASES[@]}"; do
         ERRS[$k]="$errs${codes:+ (error $codes)}"
         ((ign == 0)) || ERRS[$k]+=" +$ign ignored"
         if [[ "$target" != direct ]]; then CPU_US[$k]="$(cpu_us_per "$ticks" "$queries")"; fi
+        SRV_US[$k]="$(cpu_us_per "$srv" "$queries")"
     done
 done
 
@@ -319,15 +324,15 @@ latency_verdict() { # p
         "haproxy (replicas) = :$HAPROXY_REPLICA_PORT round-robin, haproxy (master) = :$HAPROXY_PORT; rwsplit = :$RWSPLIT_PORT."
     ((ROUNDS == 1)) || echo "tps and p95 are medians over rounds; CPU is the proxy's utime+stime over all rounds / all statements."
     echo
-    echo "| workload | threads | target | tps | p95 ms | ratio to direct | ratio to HAProxy | CPU µs/statement | errors |"
-    echo "|---|---:|---|---:|---:|---:|---:|---:|---|"
+    echo "| workload | threads | target | tps | p95 ms | ratio to direct | ratio to HAProxy | CPU µs/statement | servers' CPU µs/statement | errors |"
+    echo "|---|---:|---|---:|---:|---:|---:|---:|---:|---|"
     for c in "${CASES[@]}"; do
         for target in "${TARGETS[@]}"; do
             k="$c|$target"
-            printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' "${c%:*}" "${c##*:}" "$(label_of "$c" "$target")" \
+            printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' "${c%:*}" "${c##*:}" "$(label_of "$c" "$target")" \
                 "${TPS[$k]:--}" "${P95[$k]:--}" \
                 "$(ratio "${TPS[$k]:-}" "${TPS[$c|direct]:-}")" "$(ratio "${TPS[$k]:-}" "${TPS[$c|haproxy]:-}")" \
-                "${CPU_US[$k]:--}" "${ERRS[$k]}"
+                "${CPU_US[$k]:--}" "${SRV_US[$k]:--}" "${ERRS[$k]}"
         done
     done
     if ((ROUNDS > 1)); then

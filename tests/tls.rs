@@ -322,8 +322,7 @@ backend_password = "app"
 
 /// The cluster's own CA (tests/cluster/cluster.sh makes one per cluster).
 fn cluster_ca() -> PathBuf {
-    let dir = std::env::var("RWSPLIT_CLUSTER_DIR").map_or_else(|_| common::repo_root().join(".cluster"), PathBuf::from);
-    let ca = dir.join("tls/ca.pem");
+    let ca = common::cluster_dir().join("tls/ca.pem");
     assert!(
         ca.exists(),
         "{} is missing: the cluster predates TLS; restart it (tests/cluster/cluster.sh stop && start)",

@@ -78,6 +78,10 @@ pub(super) enum End {
     /// The session's backend connection went away: the client's connection is
     /// dropped the way the server would have dropped it.
     BackendGone(String),
+    /// The held connection was closed by its server without a word (its
+    /// wait_timeout): the client's connection ends as the server ends such a
+    /// one, with a reset even under TLS (a killed one ends without one).
+    BackendTimedOut(String),
     Error(String),
     /// A statement failed before any of its reply reached the client and
     /// without running: run it again.
@@ -106,11 +110,16 @@ pub async fn run(shared: Arc<Shared>, socket: TcpStream, peer: SocketAddr, id: u
         End::Error(why) => warn!(user = %session.user, reason = %why, "session closed"),
         End::BackendGone(why) | End::Retry(why) => {
             warn!(user = %session.user, reason = %why, "session closed: its backend connection went away");
-            session.client.abort();
+            session.client.abort().await;
+            return;
+        }
+        End::BackendTimedOut(why) => {
+            info!(user = %session.user, reason = %why, "session closed: its backend connection timed out");
+            session.client.server_timed_out();
             return;
         }
     }
-    session.client.shutdown().await;
+    session.client.end_session().await;
 }
 
 /// How long a session may stay silent once shutdown began before it is
@@ -178,6 +187,11 @@ impl Session {
                 Wake::BackendGone(gone) => {
                     // Pass on what the server said (it may say why it closes) so the
                     // client reacts exactly as it would to the server itself.
+                    // Killed, a server says why first (1927); timed out, it says
+                    // nothing and closes (with a FIN or, unread data pending, a reset).
+                    if gone.said.is_empty() {
+                        return End::BackendTimedOut(gone.why);
+                    }
                     if !gone.said.is_empty() {
                         let _ = self.client.write_all(&gone.said).await;
                     }

@@ -200,9 +200,53 @@ impl PacketStream {
 
     /// Closes with a reset rather than an orderly shutdown: what a client sees when
     /// a MariaDB server drops its connection (KILL, wait_timeout), so that its
-    /// library reports it the same way ("server has gone away").
+    /// library reports it the same way ("server has gone away"). Under TLS the
+    /// server's drop is a FIN without close_notify, which TLS libraries report
+    /// as "unexpected eof": see [`Self::end_session`].
     #[allow(deprecated)] // the deprecation is about blocking in drop, which a zero linger never does
-    pub fn abort(self) {
+    pub async fn abort(self) {
+        if self.stream.is_tls() {
+            self.end_session().await;
+            return;
+        }
         let _ = self.stream.tcp().set_linger(Some(std::time::Duration::ZERO));
+    }
+
+    /// Closes as a server closes a connection it timed out (wait_timeout): with
+    /// a reset, TLS or not, so that the client's next write fails and it
+    /// reports "server has gone away" (an interactive one reconnects).
+    #[allow(deprecated)] // the deprecation is about blocking in drop, which a zero linger never does
+    pub fn server_timed_out(self) {
+        let _ = self.stream.tcp().set_linger(Some(std::time::Duration::ZERO));
+    }
+
+    /// Closes at the end of a session the proxy ends (quit, kill, timeout,
+    /// error). Plain TCP: an orderly shutdown. TLS: as MariaDB closes a TLS
+    /// session, without close_notify (the client's TLS library then reports an
+    /// unexpected end of file, as it does against the server); what the client
+    /// already sent is read and dropped so that the close is a FIN, not a reset.
+    pub async fn end_session(mut self) {
+        if !self.stream.is_tls() {
+            let _ = self.stream.shutdown().await;
+            return;
+        }
+        use std::os::fd::AsRawFd;
+        // SAFETY: shutdown(2) on a descriptor this stream owns and keeps open;
+        // it changes no memory.
+        unsafe { libc::shutdown(self.stream.tcp().as_raw_fd(), libc::SHUT_WR) };
+        self.drain_briefly().await;
+    }
+
+    /// After the write side is shut: reads and drops what has already arrived,
+    /// without waiting for more, so that closing the socket sends no reset for
+    /// it. (Waiting would be wrong: the socket must be gone, as the server's
+    /// is, by the time an idle client next writes.)
+    async fn drain_briefly(&self) {
+        let mut sink = [0u8; 4096];
+        while let Ok(n) = self.stream.tcp().try_read(&mut sink) {
+            if n == 0 {
+                return;
+            }
+        }
     }
 }

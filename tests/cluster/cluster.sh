@@ -188,7 +188,12 @@ init_node() {
 # A CA and a server certificate for 127.0.0.1/localhost, made once per cluster.
 make_tls() {
     local tls="$CLUSTER_DIR/tls"
-    [[ -f "$tls/server.pem" ]] && return 0
+    if [[ -f "$tls/server.pem" ]]; then
+        # The chain as the servers present it (leaf, then CA), for a proxy
+        # that presents the same certificate.
+        [[ -f "$tls/server-chain.pem" ]] || cat "$tls/server.pem" "$tls/ca.pem" >"$tls/server-chain.pem"
+        return 0
+    fi
     mkdir -p "$tls"
     openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj "/CN=rwsplit test cluster CA" \
         -keyout "$tls/ca-key.pem" -out "$tls/ca.pem" >/dev/null 2>&1 || die "openssl: cannot make the test CA"
@@ -197,6 +202,7 @@ make_tls() {
     printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\n' >"$tls/san.ext"
     openssl x509 -req -in "$tls/server.csr" -CA "$tls/ca.pem" -CAkey "$tls/ca-key.pem" -CAcreateserial \
         -days 3650 -extfile "$tls/san.ext" -out "$tls/server.pem" >/dev/null 2>&1 || die "openssl: cannot sign"
+    cat "$tls/server.pem" "$tls/ca.pem" >"$tls/server-chain.pem"
 }
 
 launch_node() {

@@ -34,6 +34,18 @@ pub fn cluster() {
     });
 }
 
+/// The cluster's directory (tests/cluster/cluster.sh's RWSPLIT_CLUSTER_DIR).
+pub fn cluster_dir() -> PathBuf {
+    std::env::var("RWSPLIT_CLUSTER_DIR").map_or_else(|_| repo_root().join(".cluster"), PathBuf::from)
+}
+
+/// `[tls]` for a proxy presenting the certificate the cluster's servers present
+/// (made by cluster.sh from its own CA), so that clients see the same TLS either way.
+pub fn cluster_certificate_toml() -> String {
+    let tls = cluster_dir().join("tls");
+    format!("[tls]\ncert = {:?}\nkey = {:?}\n", tls.join("server-chain.pem"), tls.join("server-key.pem"))
+}
+
 /// mysql_async URLs. `prefer_socket=false` matters: by default mysql_async asks a
 /// local server for `@@socket` and silently reconnects through that unix socket,
 /// which would bypass the proxy altogether.
