@@ -133,7 +133,7 @@ fn verify(client: &str, exited_ok: bool, stdout: &str, stderr: &str, min_cases: 
 #[test]
 fn jdbc_statements_run_where_they_must() {
     let java = common::compile_java(&common::repo_root().join("tests/clients/jdbc/JdbcRouting.java"));
-    let proxy = Proxy::start();
+    let proxy = Proxy::per_statement_reads();
     let start = Instant::now();
     let (ok, stdout, stderr) = common::run_with_timeout(
         Command::new("java")
@@ -150,7 +150,7 @@ fn jdbc_statements_run_where_they_must() {
 
 #[test]
 fn pymysql_statements_run_where_they_must() {
-    let proxy = Proxy::start();
+    let proxy = Proxy::per_statement_reads();
     let script = common::repo_root().join("tests/clients/pymysql_routing.py");
     let start = Instant::now();
     let (ok, stdout, stderr) = common::run_with_timeout(
@@ -619,7 +619,7 @@ fn mysql_client_statements_run_where_they_must() {
     let db = format!("cr_cli_{:08x}", std::process::id() ^ nanos);
     // Dropped after the proxy (declared before it): nothing of the proxy's holds it then.
     let _drop = DropDatabase(db.clone());
-    let proxy = Proxy::start();
+    let proxy = Proxy::per_statement_reads();
     let dir = tempfile::tempdir().expect("tempdir");
     let start = Instant::now();
     let (ok, _, err) = mysql(proxy.port, "", &format!("CREATE DATABASE {db};\n"), dir.path());

@@ -40,7 +40,7 @@ fn wait_server(proxy: &Proxy, server: &str, column: &str, value: &str) -> Rows {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn admin_edits_apply_whole_or_not_at_all() {
-    let proxy = Proxy::start();
+    let proxy = Proxy::per_statement_reads();
     wait_server(&proxy, "replica2", "reads", "yes");
 
     admin(&proxy, "SET SERVER replica2 WEIGHT 3").expect("weight");
@@ -126,7 +126,7 @@ fn replica_queries(proxy: &Proxy) -> (u64, u64) {
 #[tokio::test(flavor = "multi_thread")]
 async fn sighup_under_load_changes_weights_rejects_a_broken_file_and_drains_a_removed_replica() {
     common::require_sysbench();
-    let proxy = Proxy::start();
+    let proxy = Proxy::per_statement_reads();
     let db = format!("ops_{}", std::process::id());
     let mut m = connect(&format!("mysql://app:app@127.0.0.1:{}/?prefer_socket=false", common::MASTER_PORT)).await;
     m.query_drop(format!("DROP DATABASE IF EXISTS {db}")).await.expect("drop");

@@ -31,7 +31,7 @@ fn code(e: mysql_async::Error) -> u16 {
 
 #[tokio::test]
 async fn reads_go_to_the_replicas_and_writes_to_the_master() {
-    let proxy = Proxy::start();
+    let proxy = Proxy::per_statement_reads();
     let mut c = connect(&proxy.url("test")).await;
     let seen = ports(&mut c, "SELECT @@port", 8).await;
     assert_eq!(seen.keys().copied().collect::<Vec<_>>(), vec![13307, 13308], "{seen:?}");
@@ -47,6 +47,33 @@ async fn reads_go_to_the_replicas_and_writes_to_the_master() {
     let mut master = connect(&common::direct_url("test")).await;
     let n: Option<i64> = master.query_first("SELECT COUNT(*) FROM routing_w").await.expect("q");
     assert_eq!(n, Some(10));
+}
+
+#[tokio::test]
+async fn a_session_keeps_its_replica_and_sessions_are_spread() {
+    // read_affinity = "session" (the shipped config): one replica per session
+    // while it is fit, the round robin spreading the sessions.
+    let proxy = Proxy::start();
+    let mut homes = BTreeMap::new();
+    let mut sessions = Vec::new();
+    for _ in 0..6 {
+        let mut c = connect(&proxy.url("test")).await;
+        let seen = ports(&mut c, "SELECT @@port", 6).await;
+        assert_eq!(seen.len(), 1, "one session, one replica: {seen:?}");
+        let home = *seen.keys().next().expect("a port");
+        assert_ne!(home, MASTER);
+        *homes.entry(home).or_insert(0) += 1;
+        sessions.push((c, home));
+    }
+    assert_eq!(homes.keys().copied().collect::<Vec<_>>(), vec![13307, 13308], "sessions spread: {homes:?}");
+    // A replica taken out: its sessions move to the other one, and stay there.
+    let (mut c, home) = sessions.pop().expect("a session");
+    let name = if home == 13307 { "replica1" } else { "replica2" };
+    common::admin(&proxy, &format!("SET SERVER {name} MAINT")).expect("maint");
+    let seen = ports(&mut c, "SELECT @@port", 4).await;
+    assert_eq!(seen.len(), 1, "{seen:?}");
+    assert!(!seen.contains_key(&home) && !seen.contains_key(&MASTER), "moved off the drained replica: {seen:?}");
+    common::admin(&proxy, &format!("SET SERVER {name} READY")).expect("ready");
 }
 
 #[tokio::test]
@@ -203,6 +230,7 @@ async fn weights_split_reads() {
             "name = \"replica2\"\naddress = \"127.0.0.1:13308\"\nrole = \"replica\"",
             "name = \"replica2\"\naddress = \"127.0.0.1:13308\"\nrole = \"replica\"\nweight = 2",
         )
+        .replace("read_affinity = \"session\"", "read_affinity = \"statement\"")
         .spawn();
     let mut c = connect(&proxy.url("test")).await;
     let seen = ports(&mut c, "SELECT @@port", 30).await;
@@ -257,7 +285,7 @@ async fn five_hundred_clients_share_a_pool_of_twenty() {
 
 #[tokio::test]
 async fn prepared_statements_split_like_text_ones() {
-    let proxy = Proxy::start();
+    let proxy = Proxy::per_statement_reads();
     let mut c = connect(&proxy.url("test")).await;
     // mysql_async prepares every statement it executes with parameters or via exec.
     let mut seen = BTreeMap::new();

@@ -282,6 +282,19 @@ pub struct RoutingConfig {
     /// Server-side prepared statements kept per backend connection; the least
     /// recently used beyond this are closed.
     pub max_prepared_per_connection: usize,
+    /// "session" (default): a session keeps reading from the replica its first
+    /// read went to while that one is fit, so the balancer spreads sessions;
+    /// "statement": every read is balanced on its own. Round robin only
+    /// (leastconn, and Galera, balance every statement).
+    pub read_affinity: ReadAffinity,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ReadAffinity {
+    Statement,
+    #[default]
+    Session,
 }
 
 impl Default for RoutingConfig {
@@ -297,6 +310,7 @@ impl Default for RoutingConfig {
             unknown_functions_are_reads: false,
             digest_cache_size: 10_000,
             max_prepared_per_connection: 256,
+            read_affinity: ReadAffinity::Session,
         }
     }
 }

@@ -182,6 +182,7 @@ pub(super) async fn handshake(
         caught_up: Vec::new(),
         last_insert_id: 0,
         last_write_thread: None,
+        read_home: None,
         killed_self: false,
         statements: Default::default(),
         runtime: rt.clone(),

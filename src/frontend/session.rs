@@ -54,6 +54,9 @@ pub(super) struct Session {
     pub last_insert_id: u64,
     /// (server, thread id) of the connection that ran the last write.
     pub last_write_thread: Option<(usize, u32)>,
+    /// The replica this session's reads go to while it stays usable
+    /// (`routing.read_affinity = "session"`).
+    pub read_home: Option<usize>,
     /// The session killed its own connection: it ends at the next command.
     pub killed_self: bool,
     /// Prepared statements by the ids the proxy gave the client.

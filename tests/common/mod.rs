@@ -170,6 +170,13 @@ impl Proxy {
         Self::builder().spawn()
     }
 
+    /// The shipped config with every read balanced on its own
+    /// (`read_affinity = "statement"`): for tests that watch one session's
+    /// reads spread over both replicas.
+    pub fn per_statement_reads() -> Proxy {
+        Self::builder().replace("read_affinity = \"session\"", "read_affinity = \"statement\"").spawn()
+    }
+
     pub fn url(&self, db: &str) -> String {
         format!("mysql://app:app@127.0.0.1:{}/{db}?prefer_socket=false", self.port)
     }
