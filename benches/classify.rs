@@ -65,6 +65,21 @@ fn bench(c: &mut Criterion) {
     warm.classify(in_list.as_bytes());
     single.bench_function("hit/in_list_1000", |b| b.iter(|| black_box(warm.classify(black_box(in_list.as_bytes())))));
     single.finish();
+
+    // A miss (lexer, digest, sqlparser, walk) by statement size: a SELECT
+    // whose WHERE clause grows with AND-ed conditions, from ~100 B to ~10 KiB.
+    let mut by_size = c.benchmark_group("classify_miss_by_size");
+    for conditions in [2usize, 20, 200] {
+        let sql = format!(
+            "SELECT id, k, c, pad FROM sbtest1 WHERE {}",
+            (0..conditions).map(|i| format!("(c{i} = 'value {i}' OR k > {i})")).collect::<Vec<_>>().join(" AND ")
+        );
+        by_size.throughput(Throughput::Bytes(sql.len() as u64));
+        by_size.bench_function(format!("{}_bytes", sql.len()), |b| {
+            b.iter(|| black_box(cold.classify(black_box(sql.as_bytes()))))
+        });
+    }
+    by_size.finish();
 }
 
 criterion_group!(benches, bench);
