@@ -380,6 +380,24 @@ async fn heartbeat_measures_lag_below_a_second() {
 async fn auto_promotion_replaces_a_dead_master() {
     let _one = SERIAL.lock().await;
     fresh_cluster();
+    // With asynchronous replication a commit the master acknowledged just
+    // before kill -9 may never have left it, and no promotion can bring it back
+    // (docs/topology.md). Semi-synchronous replication (AFTER_SYNC) is what
+    // makes "no acknowledged write lost" hold: a commit is acknowledged only
+    // once a replica has it.
+    for r in REPLICAS {
+        root(r, "SET GLOBAL rpl_semi_sync_slave_enabled = ON; STOP SLAVE IO_THREAD; START SLAVE IO_THREAD");
+    }
+    root(
+        MASTER,
+        "SET GLOBAL rpl_semi_sync_master_wait_point = 'AFTER_SYNC'; SET GLOBAL rpl_semi_sync_master_timeout = 10000; \
+         SET GLOBAL rpl_semi_sync_master_enabled = ON",
+    );
+    let clients = Instant::now() + Duration::from_secs(10);
+    while root(MASTER, "SELECT VARIABLE_VALUE FROM information_schema.GLOBAL_STATUS WHERE VARIABLE_NAME = 'Rpl_semi_sync_master_clients'") != "2" {
+        assert!(Instant::now() < clients, "the replicas did not connect as semi-synchronous");
+        std::thread::sleep(Duration::from_millis(50));
+    }
     let proxy = fault_proxy(
         "rise = 2\nfall = 2\nconnect_timeout = \"300ms\"\nfailover_hold = \"10s\"\nauto_promote_after = \"1s\"\n\
          promote_user = \"promote\"\npromote_password = \"promote\"\nreplication_user = \"repl\"\n\
