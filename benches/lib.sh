@@ -244,6 +244,17 @@ error_codes() {
 show_errors() { # outfile
     grep -E '^(FATAL|ERROR|WARNING)|error' "$1" | head -n 20 >&2 || true
 }
+# Adds a finished run's errors to the caller's `errs` (a count) and `codes` (error
+# numbers, comma-separated), and logs them with `what` (e.g. "x via rwsplit: warm-up").
+tally_errors() { # outfile rc what
+    local n
+    n="$(count_errors "$1" "$2")"
+    errs=$((errs + n))
+    ((n > 0)) || return 0
+    codes="$(printf '%s\n' "$codes" "$(error_codes "$1")" | tr ',' '\n' | grep . | sort -un | paste -sd, -)" || true
+    log "$3: $n error(s), sysbench rc=$2; output: $1"
+    show_errors "$1"
+}
 
 # --- arithmetic for reports --------------------------------------------------------
 ratio() { # a b -> a/b with 2 decimals, "-" when either is missing

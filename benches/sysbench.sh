@@ -119,12 +119,7 @@ for wl in "${WORKLOADS[@]}"; do
             if ((WARMUP > 0)); then
                 rc=0
                 sysbench_run "$wl" "$port" "$THREADS" "$WARMUP" "$out.warmup" || rc=$?
-                errs="$(count_errors "$out.warmup" "$rc")"
-                if ((errs > 0)); then
-                    codes="$(error_codes "$out.warmup")"
-                    log "$wl via $target: warm-up failed (rc=$rc, output: $out.warmup):"
-                    show_errors "$out.warmup"
-                fi
+                tally_errors "$out.warmup" "$rc" "$wl via $target: warm-up"
             fi
             log "$wl via $target (127.0.0.1:$port), round $round/$ROUNDS: ${DURATION}s x $THREADS threads"
             counters_before="$(server_counters)"
@@ -145,13 +140,7 @@ for wl in "${WORKLOADS[@]}"; do
             R_P95[$key]="$(report_value "$out" '95th percentile')"
             R_Q[$key]="$(report_value "$out" 'queries')"
             R_IGN[$key]="$(report_value "$out" 'ignored errors')"
-            n="$(count_errors "$out" "$rc")"
-            errs=$((errs + n))
-            if ((n > 0)); then
-                codes="$(printf '%s\n' "$codes" "$(error_codes "$out")" | tr ',' '\n' | grep . | sort -un | paste -sd, -)" || true
-                log "$wl via $target: $n error(s), sysbench rc=$rc; output: $out"
-                show_errors "$out"
-            fi
+            tally_errors "$out" "$rc" "$wl via $target"
             R_ERRS[$key]="$errs"
             R_CODES[$key]="$codes"
             ((errs == 0)) || any_errors=1
