@@ -10,8 +10,7 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::process::Command;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use common::{Proxy, MASTER_PORT, REPLICA_PORTS};
 use mysql_async::prelude::*;
@@ -56,37 +55,16 @@ impl Drop for DropDatabase<'_> {
     }
 }
 
-/// A sysbench command against the proxy, on the test's database.
-fn sysbench(proxy: &Proxy, db: &str, script: &str, threads: u32, extra: &[&str], command: &str) -> Command {
-    let mut cmd = Command::new("sysbench");
-    cmd.arg(script)
-        .args([
-            "--db-driver=mysql",
-            "--mysql-host=127.0.0.1",
-            &format!("--mysql-port={}", proxy.port),
-            "--mysql-user=app",
-            "--mysql-password=app",
-            &format!("--mysql-db={db}"),
-            &format!("--tables={TABLES}"),
-            &format!("--table-size={TABLE_SIZE}"),
-            &format!("--threads={threads}"),
-            &format!("--time={RUN_SECS}"),
-            &format!("--mysql-ignore-errors={IGNORED_ERRORS}"),
-            "--db-ps-mode=auto",
-            "--report-interval=0",
-        ])
-        .args(extra)
-        .arg(command);
-    cmd
-}
-
-/// Runs a sysbench command to completion; panics with its output if it failed or
-/// reported any error it did not ignore.
-fn run_sysbench(name: &str, mut cmd: Command) -> String {
-    let (ok, stdout, stderr) = common::run_with_timeout(&mut cmd, Duration::from_secs(RUN_SECS + 60));
-    let failed = !ok || stdout.contains("FATAL") || stderr.contains("FATAL");
-    assert!(!failed, "sysbench {name} failed: {cmd:?}\n--- stdout ---\n{stdout}\n--- stderr ---\n{stderr}");
-    stdout
+/// sysbench through the proxy, on the test's database.
+fn sysbench<'a>(proxy: &Proxy, db: &'a str) -> common::Sysbench<'a> {
+    common::Sysbench {
+        port: proxy.port,
+        db,
+        tables: TABLES,
+        table_size: TABLE_SIZE,
+        seconds: RUN_SECS,
+        ignore_errors: IGNORED_ERRORS,
+    }
 }
 
 /// Com_select and Com_stmt_execute of one server (SHOW STATUS counts as
@@ -145,7 +123,8 @@ fn master_and_replicas_hold_the_same_rows_after_a_mixed_sysbench_run() {
     let _drop_db = DropDatabase { rt: &rt, db: db.clone() };
 
     // Tables and rows, written through the proxy.
-    let out = run_sysbench("prepare", sysbench(&proxy, &db, "oltp_read_write", 1, &[], "prepare"));
+    let bench = sysbench(&proxy, &db);
+    let out = bench.run("prepare", bench.command("oltp_read_write", 1, &[], "prepare"));
     assert!(out.contains(&format!("Inserting {TABLE_SIZE} records")), "unexpected prepare output:\n{out}");
 
     let replicas_before = rt.block_on(replica_counters());
@@ -154,15 +133,22 @@ fn master_and_replicas_hold_the_same_rows_after_a_mixed_sysbench_run() {
     // included) stay on the master; the same statements in autocommit spread
     // their reads over the replicas; single-row inserts grow the tables.
     let runs = [
-        ("transactions", sysbench(&proxy, &db, "oltp_read_write", 4, &["--delete_inserts=2"], "run")),
+        ("transactions", bench.command("oltp_read_write", 4, &["--delete_inserts=2"], "run")),
         // Autocommit DELETE + INSERT of one id by two threads could collide
         // (duplicate key) directly too: updates only.
-        ("autocommit", sysbench(&proxy, &db, "oltp_read_write", 3, &["--skip_trx=on", "--delete_inserts=0"], "run")),
-        ("inserts", sysbench(&proxy, &db, "oltp_insert", 1, &[], "run")),
+        ("autocommit", bench.command("oltp_read_write", 3, &["--skip_trx=on", "--delete_inserts=0"], "run")),
+        ("inserts", bench.command("oltp_insert", 1, &[], "run")),
     ];
     let outputs: Vec<(&str, String)> = std::thread::scope(|s| {
-        let handles: Vec<_> =
-            runs.into_iter().map(|(name, cmd)| (name, s.spawn(move || run_sysbench(name, cmd)))).collect();
+        let handles: Vec<_> = runs
+            .into_iter()
+            .map(|(name, cmd)| {
+                (name, {
+                    let bench = &bench;
+                    s.spawn(move || bench.run(name, cmd))
+                })
+            })
+            .collect();
         handles.into_iter().map(|(name, h)| (name, h.join().expect("sysbench thread panicked"))).collect()
     });
 

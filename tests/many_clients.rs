@@ -11,7 +11,6 @@
 
 mod common;
 
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::raw::{RawClient, MODERN};
@@ -70,33 +69,15 @@ impl Drop for DropDatabase {
     }
 }
 
-fn sysbench(proxy: &Proxy, threads: usize, command: &str) -> Command {
-    let mut cmd = Command::new("sysbench");
-    cmd.args([
-        "oltp_point_select",
-        "--db-driver=mysql",
-        "--mysql-host=127.0.0.1",
-        &format!("--mysql-port={}", proxy.port),
-        "--mysql-user=app",
-        "--mysql-password=app",
-        &format!("--mysql-db={DB}"),
-        &format!("--tables={TABLES}"),
-        &format!("--table-size={TABLE_SIZE}"),
-        &format!("--threads={threads}"),
-        &format!("--time={RUN_SECS}"),
-        "--mysql-ignore-errors=none",
-        "--db-ps-mode=auto",
-        "--report-interval=0",
-        command,
-    ]);
-    cmd
-}
-
-fn run_sysbench(name: &str, mut cmd: Command) -> String {
-    let (ok, stdout, stderr) = common::run_with_timeout(&mut cmd, Duration::from_secs(RUN_SECS + 60));
-    let failed = !ok || stdout.contains("FATAL") || stderr.contains("FATAL");
-    assert!(!failed, "sysbench {name} failed: {cmd:?}\n--- stdout ---\n{stdout}\n--- stderr ---\n{stderr}");
-    stdout
+fn sysbench(proxy: &Proxy) -> common::Sysbench<'static> {
+    common::Sysbench {
+        port: proxy.port,
+        db: DB,
+        tables: TABLES,
+        table_size: TABLE_SIZE,
+        seconds: RUN_SECS,
+        ignore_errors: "none",
+    }
 }
 
 /// Logs `n` clients in over `OPENERS` threads; none may fail.
@@ -168,7 +149,8 @@ fn five_thousand_clients_mostly_idle_hold_no_backend_connection_and_all_keep_wor
     let _drop_db = DropDatabase;
     // Through the proxy: its pools, classifier cache and allocator are warm
     // before the baseline is taken.
-    run_sysbench("prepare", sysbench(&proxy, 1, "prepare"));
+    let bench = sysbench(&proxy);
+    bench.run("prepare", bench.command("oltp_point_select", 1, &[], "prepare"));
 
     let (rss_before, fds_before) = (rss_bytes(pid), open_fds(pid));
     let started = Instant::now();
@@ -187,7 +169,7 @@ fn five_thousand_clients_mostly_idle_hold_no_backend_connection_and_all_keep_wor
     assert_eq!(status_value(&proxy, "clients_connected"), IDLE as u64);
 
     // 64 more clients, all busy, while the idle ones wait.
-    let out = run_sysbench("run", sysbench(&proxy, ACTIVE, "run"));
+    let out = bench.run("run", bench.command("oltp_point_select", ACTIVE, &[], "run"));
     let queries = common::report_number(&out, "queries").unwrap_or(0);
     let ignored = common::report_number(&out, "ignored errors");
     let reconnects = common::report_number(&out, "reconnects");

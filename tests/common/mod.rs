@@ -376,6 +376,52 @@ pub fn require_sysbench() {
     }
 }
 
+/// sysbench through a proxy, on one database and dataset.
+pub struct Sysbench<'a> {
+    pub port: u16,
+    pub db: &'a str,
+    pub tables: u32,
+    pub table_size: u32,
+    pub seconds: u64,
+    /// `--mysql-ignore-errors`: "none", or error numbers sysbench retries.
+    pub ignore_errors: &'a str,
+}
+
+impl Sysbench<'_> {
+    /// `sysbench SCRIPT --options... EXTRA COMMAND` (prepare, run, cleanup).
+    pub fn command(&self, script: &str, threads: usize, extra: &[&str], command: &str) -> Command {
+        let mut cmd = Command::new("sysbench");
+        cmd.arg(script)
+            .args([
+                "--db-driver=mysql",
+                "--mysql-host=127.0.0.1",
+                &format!("--mysql-port={}", self.port),
+                "--mysql-user=app",
+                "--mysql-password=app",
+                &format!("--mysql-db={}", self.db),
+                &format!("--tables={}", self.tables),
+                &format!("--table-size={}", self.table_size),
+                &format!("--threads={threads}"),
+                &format!("--time={}", self.seconds),
+                &format!("--mysql-ignore-errors={}", self.ignore_errors),
+                "--db-ps-mode=auto",
+                "--report-interval=0",
+            ])
+            .args(extra)
+            .arg(command);
+        cmd
+    }
+
+    /// Runs a command to completion; panics with its output if it failed or
+    /// reported any error it did not ignore.
+    pub fn run(&self, name: &str, mut cmd: Command) -> String {
+        let (ok, stdout, stderr) = run_with_timeout(&mut cmd, Duration::from_secs(self.seconds + 60));
+        let failed = !ok || stdout.contains("FATAL") || stderr.contains("FATAL");
+        assert!(!failed, "sysbench {name} failed: {cmd:?}\n--- stdout ---\n{stdout}\n--- stderr ---\n{stderr}");
+        stdout
+    }
+}
+
 /// The first number after `label:` in a sysbench report ("transactions: 1137 (113.46 per sec.)").
 pub fn report_number(out: &str, label: &str) -> Option<u64> {
     out.lines()
