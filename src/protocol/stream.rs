@@ -234,14 +234,14 @@ impl PacketStream {
         // SAFETY: shutdown(2) on a descriptor this stream owns and keeps open;
         // it changes no memory.
         unsafe { libc::shutdown(self.stream.tcp().as_raw_fd(), libc::SHUT_WR) };
-        self.drain_briefly().await;
+        self.drop_pending_input().await;
     }
 
     /// After the write side is shut: reads and drops what has already arrived,
     /// without waiting for more, so that closing the socket sends no reset for
     /// it. (Waiting would be wrong: the socket must be gone, as the server's
     /// is, by the time an idle client next writes.)
-    async fn drain_briefly(&self) {
+    async fn drop_pending_input(&self) {
         let mut sink = [0u8; 4096];
         while let Ok(n) = self.stream.tcp().try_read(&mut sink) {
             if n == 0 {
