@@ -10,9 +10,11 @@
 #   python3-pymysql         Python client tests
 #   chromium(-driver)       the HTTP stats page checked in a headless browser
 #   openssl                 the test cluster's TLS certificates
+#   libmariadb-dev, gcc     a C client on Connector/C (prepared statements with
+#                           MariaDB's metadata caching, as sysbench uses them)
 set -euo pipefail
 
-PACKAGES=(mariadb-server mariadb-client galera-4 rsync libmariadb-java sysbench haproxy python3-pymysql chromium chromium-driver openssl)
+PACKAGES=(mariadb-server mariadb-client galera-4 rsync libmariadb-java sysbench haproxy python3-pymysql chromium chromium-driver openssl libmariadb-dev gcc)
 JDK_PACKAGE=default-jdk-headless
 
 log() { printf 'install-deps: %s\n' "$*" >&2; }
@@ -63,7 +65,7 @@ main() {
     if [[ ${#missing[@]} -gt 0 ]]; then install_packages "${missing[@]}"; fi
     have_jdk || die "java/javac not found on PATH after installing $JDK_PACKAGE"
     local tool
-    for tool in mariadbd mariadb-install-db mariadb mariadb-admin rsync sysbench haproxy chromium openssl; do
+    for tool in mariadbd mariadb-install-db mariadb mariadb-admin rsync sysbench haproxy chromium openssl gcc mariadb_config; do
         command -v "$tool" >/dev/null || die "$tool not found on PATH"
     done
     [[ -r /usr/lib/galera/libgalera_smm.so ]] || die "/usr/lib/galera/libgalera_smm.so not found after installing galera-4"

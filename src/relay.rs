@@ -4,7 +4,9 @@
 use std::io;
 
 use crate::protocol::packet::{write_packet, PacketHeader, HEADER_LEN};
-use crate::protocol::response::{ResponseScanner, ScanError, Step};
+use bytes::BytesMut;
+
+use crate::protocol::response::{Metadata, ResponseScanner, ScanError, Step};
 use crate::protocol::stream::PacketStream;
 
 /// Which side failed, so the session can decide what the client is told and
@@ -57,22 +59,33 @@ impl OkObserver for PassThrough {
 
 /// Relays the reply to the command just sent to `backend` until `scanner` says it
 /// is complete.
+///
+/// `restore`: column definitions (payloads) the client must be given when the
+/// server leaves them out of the first result set (MARIADB_CLIENT_CACHE_METADATA:
+/// the server has them cached for this statement and the client does not). They
+/// are put in after the column count, whose "metadata follows" byte becomes 1,
+/// and the sequence ids of the packets after them move up by as many.
 pub async fn relay_reply(
     backend: &mut PacketStream,
     client: &mut PacketStream,
     scanner: &mut ResponseScanner,
     observer: &mut (dyn OkObserver + Send),
     out: &mut Relayed,
+    mut restore: Option<&[bytes::Bytes]>,
 ) -> Result<(), RelayError> {
     // Bytes of a streamed packet body still to pass through.
     let mut pass = 0usize;
     // The previous physical packet was 0xFFFFFF long: the next one continues it.
     let mut continuation = false;
+    // Added to the sequence id of every packet after restored definitions, and
+    // the offsets in the chunk being cut of the headers to patch.
+    let mut shift = 0u8;
+    let mut patches: Vec<usize> = Vec::new();
     loop {
         let mut cut = 0usize;
         let mut infile = false;
-        // An OK packet to send in another form: (its offset, seq, new payload).
-        let mut rewrite: Option<(usize, u8, Vec<u8>)> = None;
+        // Packets to send in place of the one at an offset: (offset, framed bytes).
+        let mut rewrite: Option<(usize, BytesMut)> = None;
         {
             let buf = backend.buffered();
             loop {
@@ -89,8 +102,12 @@ pub async fn relay_reply(
                     break;
                 }
                 let Some(h) = PacketHeader::parse(&buf[cut..]) else { break };
+                let header = cut;
                 let body = cut + HEADER_LEN;
                 if continuation {
+                    if shift != 0 {
+                        patches.push(header);
+                    }
                     continuation = h.continues();
                     cut = body;
                     pass = h.len;
@@ -106,6 +123,25 @@ pub async fn relay_reply(
                         break;
                     }
                     let step = scanner.on_packet(h.len, &buf[body..body + h.len])?;
+                    if shift != 0 {
+                        patches.push(header);
+                    }
+                    if let Some(defs) = restore.filter(|_| scanner.metadata() == Metadata::Skipped) {
+                        restore = None;
+                        let mut framed = BytesMut::new();
+                        let mut count = buf[body..body + h.len].to_vec();
+                        if let Some(follows) = count.last_mut() {
+                            *follows = 1;
+                        }
+                        write_packet(&mut framed, h.seq, &count);
+                        for (i, def) in defs.iter().enumerate() {
+                            write_packet(&mut framed, h.seq.wrapping_add(1).wrapping_add(i as u8), def);
+                        }
+                        shift = defs.len() as u8;
+                        rewrite = Some((header, framed));
+                        cut = body + h.len;
+                        break;
+                    }
                     let replaced = if scanner.last_was_ok() {
                         observer.on_ok(&buf[body..body + h.len])
                     } else if first == 0xFF {
@@ -117,7 +153,11 @@ pub async fn relay_reply(
                     // reply's first packet may be (nothing sent yet).
                     let replaced = replaced.filter(|new| !new.is_empty() || (cut == 0 && out.bytes_to_client == 0));
                     if let Some(new) = replaced {
-                        rewrite = Some((cut, h.seq, new));
+                        let mut framed = BytesMut::new();
+                        if !new.is_empty() {
+                            write_packet(&mut framed, h.seq.wrapping_add(shift), &new);
+                        }
+                        rewrite = Some((header, framed));
                         cut = body + h.len;
                         break;
                     }
@@ -128,24 +168,27 @@ pub async fn relay_reply(
                     }
                 } else {
                     scanner.on_packet(h.len, &buf[body..(body + 1).min(body + h.len)])?;
+                    if shift != 0 {
+                        patches.push(header);
+                    }
                     cut = body;
                     pass = h.len;
                     continuation = h.continues();
                 }
             }
         }
-        if let Some((at, seq, payload)) = rewrite {
+        if let Some((at, framed)) = rewrite {
             let mut chunk = backend.consume(cut);
             chunk.truncate(at);
-            if !payload.is_empty() {
-                write_packet(&mut chunk, seq, &payload);
-            }
+            patch_sequence_ids(&mut chunk, &mut patches, shift);
+            chunk.extend_from_slice(&framed);
             client.write_all(&chunk).await.map_err(RelayError::Client)?;
             out.bytes_to_client += chunk.len() as u64;
             // The rest of the buffer may already hold more of the reply.
             continue;
         } else if cut > 0 {
-            let chunk = backend.consume(cut);
+            let mut chunk = backend.consume(cut);
+            patch_sequence_ids(&mut chunk, &mut patches, shift);
             client.write_all(&chunk).await.map_err(RelayError::Client)?;
             out.bytes_to_client += cut as u64;
         }
@@ -163,6 +206,16 @@ pub async fn relay_reply(
             Ok(0) => return Err(RelayError::BackendClosed),
             Ok(_) => {}
             Err(e) => return Err(RelayError::Backend(e)),
+        }
+    }
+}
+
+/// Moves up the sequence ids of the packets whose headers start at `patches`
+/// (offsets in `chunk`; those past its end were cut off with a rewrite).
+fn patch_sequence_ids(chunk: &mut BytesMut, patches: &mut Vec<usize>, shift: u8) {
+    for at in patches.drain(..) {
+        if let Some(seq) = chunk.get_mut(at + 3) {
+            *seq = seq.wrapping_add(shift);
         }
     }
 }

@@ -185,7 +185,7 @@ pub fn status(shared: &Shared) -> Table {
         ("reloads", shared.control.reloads.load(Ordering::Relaxed)),
         ("reloads_failed", shared.control.reloads_failed.load(Ordering::Relaxed)),
     ];
-    for (name, value) in rows.into_iter().chain(shared.logins.rows()) {
+    for (name, value) in rows.into_iter().chain(shared.logins.rows()).chain(shared.statements.rows()) {
         t.push(vec![name.into(), value.into()]);
     }
     t

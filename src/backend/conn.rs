@@ -209,6 +209,12 @@ impl BackendConn {
         &self.key
     }
 
+    /// MARIADB_CLIENT_CACHE_METADATA was negotiated: executions of prepared
+    /// statements may leave out column definitions the server knows it sent.
+    pub fn cache_metadata(&self) -> bool {
+        self.key.mariadb_capabilities & self.greeting.mariadb_capabilities & handshake::MARIADB_CACHE_METADATA != 0
+    }
+
     fn deprecate_eof(&self) -> bool {
         self.key.capabilities & CLIENT_DEPRECATE_EOF != 0
     }

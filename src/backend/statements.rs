@@ -12,7 +12,11 @@ use bytes::Bytes;
 pub struct Prepared {
     pub id: u32,
     pub params: u16,
-    pub columns: u16,
+    /// A hash of the column definitions this connection last sent for the
+    /// statement (its prepare reply, or an execution that sent them): what the
+    /// server compares against under MARIADB_CLIENT_CACHE_METADATA. None: no
+    /// result columns.
+    pub metadata: Option<u64>,
 }
 
 #[derive(Default)]
@@ -35,8 +39,14 @@ impl StatementCache {
     /// within `max`.
     pub fn insert(&mut self, sql: Bytes, p: Prepared, max: usize) -> Vec<u32> {
         self.tick += 1;
-        self.by_sql.insert(sql, (p, self.tick));
         let mut evicted = Vec::new();
+        // The same SQL prepared again here (a client's own prepare): the
+        // earlier statement is closed, not leaked on the server.
+        if let Some((old, _)) = self.by_sql.insert(sql, (p, self.tick)) {
+            if old.id != p.id {
+                evicted.push(old.id);
+            }
+        }
         while self.by_sql.len() > max.max(1) {
             let Some(oldest) = self.by_sql.iter().min_by_key(|(_, (_, used))| *used).map(|(k, _)| k.clone()) else {
                 break;
@@ -46,6 +56,23 @@ impl StatementCache {
             }
         }
         evicted
+    }
+
+    /// The statement, without counting as a use.
+    pub fn peek(&self, sql: &Bytes) -> Option<Prepared> {
+        self.by_sql.get(sql).map(|(p, _)| *p)
+    }
+
+    /// The server sent new column definitions for the statement.
+    pub fn set_metadata(&mut self, sql: &Bytes, metadata: Option<u64>) {
+        if let Some((p, _)) = self.by_sql.get_mut(sql) {
+            p.metadata = metadata;
+        }
+    }
+
+    /// Forgets a statement (closed on the server by the caller).
+    pub fn remove(&mut self, sql: &Bytes) {
+        self.by_sql.remove(sql);
     }
 
     /// The server forgot them all (COM_CHANGE_USER, COM_RESET_CONNECTION).
@@ -69,12 +96,15 @@ mod tests {
     #[test]
     fn least_recently_used_is_closed() {
         let mut c = StatementCache::default();
-        let p = |id| Prepared { id, params: 0, columns: 0 };
+        let p = |id| Prepared { id, params: 0, metadata: None };
         assert!(c.insert(Bytes::from_static(b"a"), p(1), 2).is_empty());
         assert!(c.insert(Bytes::from_static(b"b"), p(2), 2).is_empty());
         assert_eq!(c.get(&Bytes::from_static(b"a")).map(|x| x.id), Some(1));
         assert_eq!(c.insert(Bytes::from_static(b"c"), p(3), 2), vec![2]);
         assert_eq!(c.len(), 2);
         assert!(c.get(&Bytes::from_static(b"b")).is_none());
+        // Prepared again: the earlier one is to be closed.
+        assert_eq!(c.insert(Bytes::from_static(b"c"), p(4), 2), vec![3]);
+        assert_eq!(c.len(), 2);
     }
 }

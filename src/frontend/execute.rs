@@ -18,7 +18,7 @@ use crate::protocol::command::{self, response_kind, ResponseKind};
 use crate::protocol::err::code;
 use crate::protocol::handshake::CLIENT_DEPRECATE_EOF;
 use crate::protocol::ok::{SESSION_STATE_CHANGED, STATUS_AUTOCOMMIT, STATUS_CURSOR_EXISTS, STATUS_IN_TRANS};
-use crate::protocol::response::{ResponseScanner, Step};
+use crate::protocol::response::{Metadata, ResponseScanner, Step};
 use crate::protocol::ErrPacket;
 use crate::relay::{relay_reply, Relayed};
 use crate::route::{master, read_target, route, Target};
@@ -133,9 +133,13 @@ impl Session {
         if cmd == command::COM_STMT_PREPARE {
             return self.prepare(held, &raw, &payload, class, reply_seq).await;
         }
+        let mut restore = None;
         let raw = match stmt {
             Some(s) => match self.statement_for(&mut held, s, &payload).await {
-                Ok(bytes) => bytes,
+                Ok((bytes, defs)) => {
+                    restore = defs;
+                    bytes
+                }
                 Err(Some(err)) => {
                     self.keep_or_release(held);
                     let mut out = bytes::BytesMut::new();
@@ -172,7 +176,12 @@ impl Session {
         let mut rows = 0;
         let mut bytes_out = 0;
         if kind != ResponseKind::None {
-            let mut scanner = ResponseScanner::new(kind, self.capabilities & CLIENT_DEPRECATE_EOF != 0);
+            let cache_metadata = held.conn.cache_metadata();
+            let mut scanner = ResponseScanner::new(kind, self.capabilities & CLIENT_DEPRECATE_EOF != 0)
+                .with_cache_metadata(cache_metadata);
+            if cache_metadata && cmd == command::COM_STMT_EXECUTE {
+                scanner = scanner.watching_metadata();
+            }
             let mut relayed = Relayed::default();
             let mut observer = Observer::new(&self.tracking, &self.shared.writes);
             observer.read_only_transaction_on_replica =
@@ -184,9 +193,33 @@ impl Session {
                 && rt.master_index() == Some(held.server)
                 && class.as_ref().is_some_and(|c| c.class == StatementClass::Write)
                 && matches!(cmd, command::COM_QUERY | command::COM_STMT_EXECUTE);
-            let result =
-                relay_reply(&mut held.conn.io, &mut self.client, &mut scanner, &mut observer, &mut relayed).await;
+            let result = relay_reply(
+                &mut held.conn.io,
+                &mut self.client,
+                &mut scanner,
+                &mut observer,
+                &mut relayed,
+                restore.as_deref(),
+            )
+            .await;
             learned = observer.learned;
+            let seen = scanner.metadata();
+            let news = matches!(seen, Metadata::Sent(_)) || (seen == Metadata::Skipped && restore.is_some());
+            if let Some(st) = stmt.filter(|_| news).and_then(|s| self.statements.by_id.get_mut(&s)) {
+                match seen {
+                    // New definitions: both the client and this connection have them now.
+                    Metadata::Sent(hash) => {
+                        st.metadata = Some(hash);
+                        held.conn.statements.set_metadata(&st.sql, Some(hash));
+                    }
+                    // The connection's definitions were put back in for the client.
+                    Metadata::Skipped if restore.is_some() => {
+                        self.shared.statements.metadata_restored();
+                        st.metadata = held.conn.statements.peek(&st.sql).and_then(|p| p.metadata);
+                    }
+                    _ => {}
+                }
+            }
             match result {
                 Ok(()) => {
                     if let Some(status) = scanner.status() {
@@ -860,7 +893,7 @@ impl Session {
         // lives, here and in the backend connection's statement cache, which
         // outlives the session.
         let sql = Bytes::copy_from_slice(payload.get(1..).unwrap_or_default());
-        let reply = match read_prepare(&mut held, raw).await {
+        let reply = match read_prepare(&mut held, raw, false).await {
             Ok(r) => r,
             Err(why) => {
                 held.conn.poisoned = true;
@@ -870,11 +903,11 @@ impl Session {
         let mut out = reply.raw;
         if let (Some((backend_id, _, params)), Some(class)) = (reply.ok, class) {
             let max = self.shared.runtime.load().config.routing.max_prepared_per_connection;
-            let p = Prepared { id: backend_id, params, columns: 0 };
+            let p = Prepared { id: backend_id, params, metadata: reply.metadata };
             for old in held.conn.statements.insert(sql.clone(), p, max) {
                 close_on(&mut held, old).await;
             }
-            let id = self.statements.add(ClientStmt::new(sql, class, params));
+            let id = self.statements.add(ClientStmt::new(sql, class, params, reply.metadata));
             // The statement id sits right after the 4-byte header and the OK byte.
             if let Some(slot) = out.get_mut(5..9) {
                 slot.copy_from_slice(&id.to_le_bytes());
@@ -888,25 +921,50 @@ impl Session {
 
     /// The packet that runs client statement `s` on `held`: prepared there first
     /// if needed, its long data sent, its id (and parameter types) rewritten.
+    /// With it, for an execution, the column definitions to restore if the
+    /// server leaves them out (see `relay_reply`): under
+    /// MARIADB_CLIENT_CACHE_METADATA the server skips the definitions this
+    /// connection last sent for the statement, which may not be the ones the
+    /// client has (the statement was prepared here for another session, before
+    /// an ALTER TABLE, say). Such a statement is prepared again here, so the
+    /// definitions the client must get are known.
     /// `Err(Some(payload))`: an error for the client; `Err(None)`: the backend failed.
-    async fn statement_for(&mut self, held: &mut Held, s: u32, payload: &[u8]) -> Result<Bytes, Option<Vec<u8>>> {
+    async fn statement_for(
+        &mut self,
+        held: &mut Held,
+        s: u32,
+        payload: &[u8],
+    ) -> Result<(Bytes, Option<Vec<Bytes>>), Option<Vec<u8>>> {
         let max = self.shared.runtime.load().config.routing.max_prepared_per_connection;
         let Some(st) = self.statements.by_id.get_mut(&s) else { return Err(None) };
-        let prepared = match held.conn.statements.get(&st.sql) {
+        let executing = payload.first() == Some(&command::COM_STMT_EXECUTE);
+        let watch = executing && held.conn.cache_metadata();
+        let mut found = held.conn.statements.get(&st.sql);
+        if let Some(p) = found.filter(|p| watch && p.metadata != st.metadata) {
+            held.conn.statements.remove(&st.sql);
+            close_on(held, p.id).await;
+            found = None;
+        }
+        let mut restore = None;
+        let prepared = match found {
             Some(p) => p,
             None => {
                 let mut cmd = vec![command::COM_STMT_PREPARE];
                 cmd.extend_from_slice(&st.sql);
                 let mut framed = bytes::BytesMut::new();
                 crate::protocol::packet::write_packet(&mut framed, 0, &cmd);
-                let reply = read_prepare(held, &framed).await.map_err(|_| None)?;
+                self.shared.statements.prepared_for_execution();
+                let reply = read_prepare(held, &framed, watch).await.map_err(|_| None)?;
                 let Some((id, _, params)) = reply.ok else {
                     // The server refused it here (a table gone, say): its error,
                     // as the client's execution's reply.
                     let payload = reply.raw.get(4..).map(<[u8]>::to_vec).unwrap_or_default();
                     return Err(Some(payload));
                 };
-                let p = Prepared { id, params, columns: 0 };
+                if watch && reply.metadata != st.metadata {
+                    restore = Some(reply.columns);
+                }
+                let p = Prepared { id, params, metadata: reply.metadata };
                 for old in held.conn.statements.insert(st.sql.clone(), p, max) {
                     close_on(held, old).await;
                 }
@@ -927,7 +985,7 @@ impl Session {
         };
         let mut framed = bytes::BytesMut::with_capacity(rewritten.len() + 4);
         crate::protocol::packet::write_packet(&mut framed, 0, &rewritten);
-        Ok(framed.freeze())
+        Ok((framed.freeze(), restore))
     }
 }
 
@@ -936,17 +994,26 @@ struct PrepareReply {
     raw: bytes::BytesMut,
     /// (id, columns, params) when it was a prepare-OK.
     ok: Option<(u32, u16, u16)>,
+    /// A hash of the result's column definitions (None without columns).
+    metadata: Option<u64>,
+    /// Their payloads, when asked for.
+    columns: Vec<Bytes>,
 }
 
-/// Sends a COM_STMT_PREPARE (already framed) and reads its whole reply.
-async fn read_prepare(held: &mut Held, framed: &[u8]) -> Result<PrepareReply, String> {
+/// Sends a COM_STMT_PREPARE (already framed) and reads its whole reply;
+/// `keep_columns` keeps the column definitions' payloads.
+async fn read_prepare(held: &mut Held, framed: &[u8], keep_columns: bool) -> Result<PrepareReply, String> {
     let name = held.conn.server.name.clone();
     held.conn.busy = true;
     held.conn.io.write_all(framed).await.map_err(|e| format!("backend {name} write failed: {e}"))?;
     let deprecate_eof = held.conn.key().capabilities & CLIENT_DEPRECATE_EOF != 0;
-    let mut scanner = ResponseScanner::new(ResponseKind::Prepare, deprecate_eof);
+    let mut scanner = ResponseScanner::new(ResponseKind::Prepare, deprecate_eof).watching_metadata();
     let mut raw = bytes::BytesMut::new();
     let mut ok = None;
+    let mut columns = Vec::new();
+    // Packets before the column definitions: the OK, the parameters' and their EOF.
+    let mut first_column = usize::MAX;
+    let mut index = 0usize;
     loop {
         let packet = match held.conn.io.read_packet(1 << 24).await {
             Ok(Some(p)) => p,
@@ -957,7 +1024,15 @@ async fn read_prepare(held: &mut Held, framed: &[u8]) -> Result<PrepareReply, St
         let body = bytes.get(4..).unwrap_or(&[]);
         if raw.is_empty() {
             ok = parse_prepare_ok(body);
+            if let Some((_, _, params)) = ok {
+                let params = usize::from(params);
+                first_column = 1 + params + usize::from(params > 0 && !deprecate_eof);
+            }
         }
+        if keep_columns && index >= first_column && columns.len() < ok.map_or(0, |(_, c, _)| usize::from(c)) {
+            columns.push(Bytes::copy_from_slice(body));
+        }
+        index += 1;
         let step = scanner.on_packet(packet.payload_len, body).map_err(|e| format!("backend {name}: {e}"))?;
         raw.extend_from_slice(&bytes);
         if step == Step::Done {
@@ -965,7 +1040,11 @@ async fn read_prepare(held: &mut Held, framed: &[u8]) -> Result<PrepareReply, St
         }
     }
     held.conn.busy = false;
-    Ok(PrepareReply { raw, ok })
+    let metadata = match scanner.metadata() {
+        Metadata::Sent(hash) => Some(hash),
+        _ => None,
+    };
+    Ok(PrepareReply { raw, ok, metadata, columns })
 }
 
 /// Closes a backend statement (no reply).

@@ -33,6 +33,7 @@ pub struct Shared {
     pub writes: crate::session::WritePositions,
     pub digests: crate::stats::DigestStats,
     pub logins: crate::stats::Logins,
+    pub statements: crate::stats::StatementStats,
     pub started: std::time::Instant,
     /// A health check finished: the topology may have changed.
     pub monitor_wake: Notify,
@@ -54,6 +55,7 @@ impl Shared {
             writes: Default::default(),
             digests: crate::stats::DigestStats::new(DIGEST_STATS_CAPACITY),
             logins: Default::default(),
+            statements: Default::default(),
             started: std::time::Instant::now(),
             monitor_wake: Notify::new(),
             topology_changed: Notify::new(),

@@ -24,11 +24,15 @@ pub(super) struct ClientStmt {
     /// Long data was dropped for going over the limit: executions get the
     /// server's error instead of running, until a COM_STMT_RESET.
     pub long_data_refused: bool,
+    /// A hash of the column definitions the client was last given for the
+    /// statement (the prepare reply's, or an execution's): under
+    /// MARIADB_CLIENT_CACHE_METADATA the client decodes rows with them.
+    pub metadata: Option<u64>,
 }
 
 impl ClientStmt {
-    pub fn new(sql: Bytes, class: Arc<Classification>, params: u16) -> Self {
-        Self { sql, class, params, types: None, long_data: Vec::new(), long_data_refused: false }
+    pub fn new(sql: Bytes, class: Arc<Classification>, params: u16, metadata: Option<u64>) -> Self {
+        Self { sql, class, params, types: None, long_data: Vec::new(), long_data_refused: false, metadata }
     }
 }
 
@@ -211,8 +215,8 @@ mod tests {
     fn long_data_is_bounded_per_session() {
         let class = crate::classify::Classifier::new(16).classify(b"SELECT ?");
         let mut s = Statements::default();
-        let a = s.add(ClientStmt::new(Bytes::from_static(b"SELECT ?"), class.clone(), 1));
-        let b = s.add(ClientStmt::new(Bytes::from_static(b"SELECT ?"), class, 1));
+        let a = s.add(ClientStmt::new(Bytes::from_static(b"SELECT ?"), class.clone(), 1, None));
+        let b = s.add(ClientStmt::new(Bytes::from_static(b"SELECT ?"), class, 1, None));
         let chunk = Bytes::from(vec![b'x'; 1000]);
         let max = 4 * (1000 + LONG_DATA_CHUNK_OVERHEAD);
         for _ in 0..3 {

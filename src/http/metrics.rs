@@ -184,6 +184,15 @@ impl Collector for Live {
             let kind = name.trim_start_matches("logins_");
             ConstCounter::new(n).encode(m.encode_family(&[("kind", kind)])?)?;
         }
+        for (name, n) in self.shared.statements.rows() {
+            let help = match name {
+                "statements_prepared_for_execution" => {
+                    "Prepared statements prepared on a server connection for an execution there"
+                }
+                _ => "Executions whose column definitions, skipped by the server, the proxy put back",
+            };
+            counter(e, &format!("rwsplit_{name}"), help, n)?;
+        }
         counter(
             e,
             "rwsplit_digest_stats_dropped",

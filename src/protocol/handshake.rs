@@ -54,10 +54,15 @@ pub const PROXY_CAPABILITIES: u32 = CLIENT_LONG_PASSWORD
     | CLIENT_DEPRECATE_EOF;
 
 /// MariaDB extended capabilities the proxy relays. Progress reports (interleaved
-/// 0xFF packets) and metadata caching (result sets without column definitions)
-/// change reply shapes and are not offered.
+/// 0xFF packets) are not offered. Metadata caching is: executions of prepared
+/// statements then skip the column definitions, which saves the servers the
+/// work of encoding them; the proxy puts them back when a client's cached set
+/// differs from what the executing connection has (see `relay_reply`).
 pub const PROXY_MARIADB_CAPABILITIES: u32 = MariadbCapabilities::MARIADB_CLIENT_STMT_BULK_OPERATIONS.bits()
-    | MariadbCapabilities::MARIADB_CLIENT_EXTENDED_METADATA.bits();
+    | MariadbCapabilities::MARIADB_CLIENT_EXTENDED_METADATA.bits()
+    | MARIADB_CACHE_METADATA;
+
+pub const MARIADB_CACHE_METADATA: u32 = MariadbCapabilities::MARIADB_CLIENT_CACHE_METADATA.bits();
 
 /// Capabilities that shape the conversation after the handshake. Two connections
 /// that agree on these can serve each other's clients; the rest (auth details,

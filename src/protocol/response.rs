@@ -29,6 +29,20 @@ pub enum Step {
 #[error("malformed server reply: {0}")]
 pub struct ScanError(pub &'static str);
 
+/// What the first result set of a reply said of its column definitions, when
+/// they are being watched (`watch_metadata`): prepared-statement executions under
+/// MARIADB_CLIENT_CACHE_METADATA may leave them out when the client has them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Metadata {
+    /// No result set yet (an OK, an ERR), or not watched.
+    Unknown,
+    /// The server left them out ("metadata follows" was 0).
+    Skipped,
+    /// The server sent them; a hash of their payloads, to tell whether two
+    /// sets of definitions are the same.
+    Sent(u64),
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum After {
     Rows,
@@ -71,6 +85,28 @@ pub struct ResponseScanner {
     warnings: u16,
     /// Rows seen (of every result set of the reply).
     rows: u64,
+    /// MARIADB_CLIENT_CACHE_METADATA was negotiated: a column count is followed
+    /// by a "metadata follows" byte.
+    cache_metadata: bool,
+    /// Hash the column definitions of the first result set (or of a prepare
+    /// reply) into `metadata`.
+    watch_metadata: bool,
+    metadata: Metadata,
+    /// FNV-1a state over the definitions seen so far.
+    defs_hash: u64,
+}
+
+const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+const FNV_PRIME: u64 = 0x0000_0100_0000_01b3;
+
+/// A hash of one more column definition: its length, then its bytes, so that
+/// packet boundaries count.
+fn fold_definition(mut h: u64, payload: &[u8]) -> u64 {
+    for b in (payload.len() as u32).to_le_bytes().iter().chain(payload) {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(FNV_PRIME);
+    }
+    h
 }
 
 impl ResponseScanner {
@@ -91,7 +127,36 @@ impl ResponseScanner {
             last_ok: false,
             warnings: 0,
             rows: 0,
+            cache_metadata: false,
+            watch_metadata: false,
+            metadata: Metadata::Unknown,
+            defs_hash: FNV_OFFSET,
         }
+    }
+
+    /// The connection negotiated MARIADB_CLIENT_CACHE_METADATA.
+    pub fn with_cache_metadata(mut self, on: bool) -> Self {
+        self.cache_metadata = on;
+        self
+    }
+
+    /// Watch the column definitions of the reply's first result set (or of a
+    /// prepare reply): see `metadata`. Their packets are then needed whole.
+    pub fn watching_metadata(mut self) -> Self {
+        self.watch_metadata = true;
+        self
+    }
+
+    pub fn metadata(&self) -> Metadata {
+        self.metadata
+    }
+
+    /// Whether the definitions being read are the ones `watch_metadata` hashes:
+    /// result columns (not a prepare's parameters), before any metadata was seen.
+    fn hashing_defs(&self) -> bool {
+        self.watch_metadata
+            && self.metadata == Metadata::Unknown
+            && matches!(self.state, State::Defs { then: After::Rows | After::Done, .. })
     }
 
     pub fn is_done(&self) -> bool {
@@ -137,7 +202,7 @@ impl ResponseScanner {
         }
         match self.state {
             State::Rows | State::FieldDefs => first == EOF || first == ERR,
-            State::Defs { .. } => false,
+            State::Defs { .. } => self.hashing_defs(),
             _ => true,
         }
     }
@@ -152,6 +217,12 @@ impl ResponseScanner {
             State::Done => Err(ScanError("data after the end of the reply")),
             State::First => self.on_first(len, payload),
             State::Defs { left, then } => {
+                if self.hashing_defs() {
+                    self.defs_hash = fold_definition(self.defs_hash, payload);
+                    if left == 1 {
+                        self.metadata = Metadata::Sent(self.defs_hash);
+                    }
+                }
                 let left = left - 1;
                 if left > 0 {
                     self.state = State::Defs { left, then };
@@ -244,9 +315,22 @@ impl ResponseScanner {
                 }
                 LOCAL_INFILE => Ok(Step::LocalInfile),
                 _ => {
-                    let (columns, _) = read_lenenc(payload).ok_or(ScanError("bad column count"))?;
+                    let (columns, n) = read_lenenc(payload).ok_or(ScanError("bad column count"))?;
                     if columns == 0 {
                         return Err(ScanError("zero column count"));
+                    }
+                    // Under CACHE_METADATA a 0 after the count says the client's
+                    // cached definitions stand: none follow (the classic EOF
+                    // that ends them still does).
+                    if self.cache_metadata && payload.get(n) == Some(&0) {
+                        if self.watch_metadata && self.metadata == Metadata::Unknown {
+                            self.metadata = Metadata::Skipped;
+                        }
+                        if self.deprecate_eof {
+                            return Ok(self.enter(After::Rows));
+                        }
+                        self.state = State::DefsEof { then: After::Rows };
+                        return Ok(Step::More);
                     }
                     self.state = State::Defs { left: columns, then: After::Rows };
                     Ok(Step::More)
@@ -433,6 +517,47 @@ mod tests {
         assert!(!s.needs_whole(0xFE, MAX_PAYLOAD));
         assert!(s.needs_whole(0xFE, 7));
         assert!(!s.needs_whole(0x03, 7));
+    }
+
+    #[test]
+    fn cached_metadata_can_be_skipped() {
+        let exec = ResponseKind::Results { cursor: false };
+        // Skipped, with and without DEPRECATE_EOF (the classic EOF stays).
+        let mut s = ResponseScanner::new(exec, true).with_cache_metadata(true).watching_metadata();
+        let steps = feed_all(&mut s, &[vec![1, 0], b"\x011".to_vec(), ok_fe(2)]);
+        assert_eq!(steps, vec![Step::More, Step::More, Step::Done]);
+        assert_eq!(s.metadata(), Metadata::Skipped);
+        assert_eq!(s.rows(), 1);
+        let mut s = ResponseScanner::new(exec, false).with_cache_metadata(true).watching_metadata();
+        let steps = feed_all(&mut s, &[vec![1, 0], eof(2), b"\x011".to_vec(), eof(2)]);
+        assert_eq!(steps.last(), Some(&Step::Done));
+        assert_eq!(s.metadata(), Metadata::Skipped);
+        // Sent: hashed, and the same definitions in a prepare reply hash the same.
+        let mut s = ResponseScanner::new(exec, true).with_cache_metadata(true).watching_metadata();
+        feed_all(&mut s, &[vec![2, 1], coldef(), coldef(), b"\x011".to_vec(), ok_fe(2)]);
+        let sent = s.metadata();
+        assert!(matches!(sent, Metadata::Sent(_)));
+        assert!(s.needs_whole(0x03, 20) || s.is_done());
+        let mut prep = vec![0u8, 1, 0, 0, 0];
+        prep.extend_from_slice(&2u16.to_le_bytes());
+        prep.extend_from_slice(&1u16.to_le_bytes());
+        prep.extend_from_slice(&[0, 0, 0]);
+        let mut p = ResponseScanner::new(ResponseKind::Prepare, true).watching_metadata();
+        let mut other = coldef();
+        other[5] = b'X';
+        feed_all(&mut p, &[prep.clone(), other.clone(), coldef(), coldef()]);
+        assert_eq!(p.metadata(), sent, "parameter definitions are not result metadata");
+        let mut p = ResponseScanner::new(ResponseKind::Prepare, true).watching_metadata();
+        feed_all(&mut p, &[prep, coldef(), coldef(), other]);
+        assert_ne!(p.metadata(), sent);
+        // Without the capability a 0 after the count is not a flag.
+        let mut s = ResponseScanner::new(exec, true);
+        let steps = feed_all(&mut s, &[vec![1, 0], coldef(), b"\x011".to_vec(), ok_fe(2)]);
+        assert_eq!(steps.last(), Some(&Step::Done));
+        // Text results carry the flag as 1 under the capability.
+        let mut s = ResponseScanner::new(exec, true).with_cache_metadata(true);
+        let steps = feed_all(&mut s, &[vec![1, 1], coldef(), b"\x011".to_vec(), ok_fe(2)]);
+        assert_eq!(steps.last(), Some(&Step::Done));
     }
 
     #[test]

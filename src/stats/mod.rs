@@ -4,7 +4,9 @@
 mod digests;
 mod logins;
 mod snapshot;
+mod statements;
 
 pub use digests::{DigestRow, DigestStats};
 pub use logins::{Logins, Method};
 pub use snapshot::{ServerRow, Snapshot};
+pub use statements::StatementStats;
