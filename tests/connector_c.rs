@@ -25,9 +25,9 @@ fn compile_c(name: &str, dir: &std::path::Path) -> PathBuf {
     let flags = Command::new("mariadb_config").args(["--cflags", "--libs"]).output();
     let flags = match flags {
         Ok(o) if o.status.success() => String::from_utf8_lossy(&o.stdout).into_owned(),
-        other => panic!(
-            "mariadb_config failed ({other:?}): install libmariadb-dev and gcc (scripts/install-deps.sh does)"
-        ),
+        other => {
+            panic!("mariadb_config failed ({other:?}): install libmariadb-dev and gcc (scripts/install-deps.sh does)")
+        }
     };
     let source = repo_root().join(format!("tests/clients/c/{name}.c"));
     let binary = dir.join(name);
