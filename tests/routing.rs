@@ -52,7 +52,7 @@ async fn reads_go_to_the_replicas_and_writes_to_the_master() {
 #[tokio::test]
 async fn a_session_keeps_its_replica_and_sessions_are_spread() {
     // read_affinity = "session" (the shipped config): one replica per session
-    // while it is fit, the round robin spreading the sessions.
+    // while it is fit, each new session going to the replica with the fewest.
     let proxy = Proxy::start();
     let mut homes = BTreeMap::new();
     let mut sessions = Vec::new();
@@ -65,7 +65,7 @@ async fn a_session_keeps_its_replica_and_sessions_are_spread() {
         *homes.entry(home).or_insert(0) += 1;
         sessions.push((c, home));
     }
-    assert_eq!(homes.keys().copied().collect::<Vec<_>>(), vec![13307, 13308], "sessions spread: {homes:?}");
+    assert_eq!(homes, BTreeMap::from([(13307, 3), (13308, 3)]), "sessions spread evenly: {homes:?}");
     // A replica taken out: its sessions move to the other one, and stay there.
     let (mut c, home) = sessions.pop().expect("a session");
     let name = if home == 13307 { "replica1" } else { "replica2" };
@@ -74,6 +74,14 @@ async fn a_session_keeps_its_replica_and_sessions_are_spread() {
     assert_eq!(seen.len(), 1, "{seen:?}");
     assert!(!seen.contains_key(&home) && !seen.contains_key(&MASTER), "moved off the drained replica: {seen:?}");
     common::admin(&proxy, &format!("SET SERVER {name} READY")).expect("ready");
+    // Back in service with 2 sessions against the other's 4: the next two
+    // sessions go to it.
+    for _ in 0..2 {
+        let mut c = connect(&proxy.url("test")).await;
+        let seen = ports(&mut c, "SELECT @@port", 2).await;
+        assert_eq!(seen.keys().copied().collect::<Vec<_>>(), vec![home], "to the replica with fewer sessions");
+        sessions.push((c, home));
+    }
 }
 
 #[tokio::test]

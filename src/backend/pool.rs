@@ -3,7 +3,7 @@
 //! and returned by the `Guard`'s `Drop`, or closed when they cannot be trusted.
 
 use std::ops::{Deref, DerefMut};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
@@ -68,6 +68,9 @@ pub struct Pool {
     /// closed rather than kept.
     down: AtomicBool,
     pub stats: PoolStats,
+    /// Sessions whose reads stay on this server (`read_affinity = "session"`):
+    /// a new session's reads go where the fewest are (`balance::ReadHome`).
+    pub homes: AtomicUsize,
 }
 
 impl Pool {
@@ -81,6 +84,7 @@ impl Pool {
             returned: Notify::new(),
             down: AtomicBool::new(false),
             stats: PoolStats::default(),
+            homes: AtomicUsize::new(0),
         });
         spawn_reaper(Arc::downgrade(&pool));
         pool

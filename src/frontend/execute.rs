@@ -12,6 +12,7 @@ use super::session::{End, Held, Session};
 use super::tracking::{Learned, Observer};
 use crate::backend::statements::Prepared;
 use crate::backend::{BackendError, Guard};
+use crate::balance::{least_connections, ReadHome};
 use crate::classify::{Classification, Effects, StatementClass};
 use crate::config::{ClusterType, ReadAffinity};
 use crate::protocol::command::{self, response_kind, ResponseKind};
@@ -330,8 +331,10 @@ impl Session {
             match self.checkout(server, rt).await {
                 Ok(mut held) => {
                     if self.caught_up_with_own_writes(&mut held, rt).await {
-                        if rt.master_index() != Some(held.server) {
-                            self.read_home = Some(held.server);
+                        let moved = self.read_home.as_ref().map(|h| h.server) != Some(held.server);
+                        if moved && rt.master_index() != Some(held.server) {
+                            self.read_home =
+                                rt.servers.get(held.server).map(|s| ReadHome::new(held.server, s.pool.clone()));
                         }
                         return Ok(held);
                     }
@@ -363,7 +366,9 @@ impl Session {
     /// replica `picked` goes to the session's replica instead, while that one
     /// is fit: consecutive statements of a session then reuse the same server
     /// connection (measured: a third less added latency at one client thread),
-    /// and sessions, not statements, are spread over the replicas.
+    /// and sessions, not statements, are spread over the replicas: a session
+    /// without a replica (or whose replica is unfit) gets the one with the
+    /// fewest sessions per unit of weight.
     fn read_home_instead_of(&self, picked: usize, class: Option<&Classification>, rt: &Runtime) -> usize {
         let plain_read = class.is_some_and(|c| c.class == StatementClass::Read && c.hint.is_none());
         let routing = &rt.config.routing;
@@ -373,9 +378,14 @@ impl Session {
         if !sticky || !plain_read {
             return picked;
         }
-        match self.read_home {
-            Some(home) if home != picked && rt.master_index() != Some(home) && rt.readable(home) => home,
-            _ => picked,
+        match &self.read_home {
+            Some(home) if rt.master_index() != Some(home.server) && rt.readable(home.server) => home.server,
+            _ => least_connections(
+                &rt.readers,
+                |i| rt.servers.get(i).map_or(0, |s| s.pool.homes.load(std::sync::atomic::Ordering::Relaxed)),
+                |i| rt.master_index() != Some(i) && rt.readable(i),
+            )
+            .unwrap_or(picked),
         }
     }
 
@@ -761,7 +771,10 @@ impl Session {
             h.server = map(h.server);
         }
         self.last_write_thread = self.last_write_thread.map(|(i, tid)| (map(i), tid));
-        self.read_home = self.read_home.map(map).filter(|i| *i != usize::MAX);
+        self.read_home = self.read_home.take().and_then(|mut home| {
+            home.server = map(home.server);
+            (home.server != usize::MAX).then_some(home)
+        });
         self.caught_up = self.caught_up.iter().map(|i| map(*i)).filter(|i| *i != usize::MAX).collect();
     }
 

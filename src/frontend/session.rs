@@ -56,7 +56,7 @@ pub(super) struct Session {
     pub last_write_thread: Option<(usize, u32)>,
     /// The replica this session's reads go to while it stays usable
     /// (`routing.read_affinity = "session"`).
-    pub read_home: Option<usize>,
+    pub read_home: Option<crate::balance::ReadHome>,
     /// The session killed its own connection: it ends at the next command.
     pub killed_self: bool,
     /// Prepared statements by the ids the proxy gave the client.
