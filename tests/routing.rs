@@ -85,6 +85,38 @@ async fn a_session_keeps_its_replica_and_sessions_are_spread() {
 }
 
 #[tokio::test]
+async fn a_session_gets_back_its_own_server_connection() {
+    // Two sessions on one replica, taking turns: each runs on the server
+    // thread it had, as behind an L4 proxy, rather than on whichever pooled
+    // connection came back last.
+    let proxy = Proxy::start();
+    let mut by_home: BTreeMap<u16, Vec<Conn>> = BTreeMap::new();
+    while !by_home.values().any(|v| v.len() == 2) {
+        let mut c = connect(&proxy.url("test")).await;
+        let home = port(&mut c, "SELECT @@port").await;
+        by_home.entry(home).or_default().push(c);
+    }
+    let (_, mut pair) = by_home.into_iter().find(|(_, v)| v.len() == 2).expect("two sessions on one replica");
+    // Both at once: the replica's pool has two connections from here on.
+    let (a, b) = pair.split_at_mut(1);
+    let slow = "SELECT SLEEP(0.3), @@port";
+    let (ra, rb) = tokio::join!(a[0].query_drop(slow), b[0].query_drop(slow));
+    ra.and(rb).expect(slow);
+    let sql = "SELECT @@port, @@pseudo_thread_id";
+    let mut threads = [BTreeMap::new(), BTreeMap::new()];
+    for round in 0..6 {
+        for (i, c) in pair.iter_mut().enumerate() {
+            let (p, thread): (u16, u64) = c.query_first(sql).await.expect(sql).expect("a row");
+            assert_ne!(p, MASTER, "round {round}");
+            *threads[i].entry(thread).or_insert(0) += 1;
+        }
+    }
+    assert_eq!(threads[0].len(), 1, "session 1 changed server threads: {threads:?}");
+    assert_eq!(threads[1].len(), 1, "session 2 changed server threads: {threads:?}");
+    assert_ne!(threads[0].keys().next(), threads[1].keys().next(), "{threads:?}");
+}
+
+#[tokio::test]
 async fn transactions_and_autocommit_off_stay_on_the_master() {
     let proxy = Proxy::start();
     let mut c = connect(&proxy.url("test")).await;

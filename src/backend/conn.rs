@@ -89,6 +89,8 @@ pub struct BackendConn {
     pub session: ConnSession,
     /// Statements prepared on this connection.
     pub statements: super::statements::StatementCache,
+    /// The session that checked the connection out last (0: none).
+    pub last_owner: u32,
     /// What a fresh session on this server tracks (CLIENT_SESSION_TRACK): what a
     /// client asking for tracking is told by default. The connection itself
     /// tracks everything, for the proxy's own use.
@@ -198,6 +200,7 @@ impl BackendConn {
             poisoned: false,
             session: ConnSession { state: params.initial_state(), unknown: false },
             statements: Default::default(),
+            last_owner: 0,
             tracking_defaults,
         };
         let ok = conn.finish_auth(plugin, &params.password).await?;

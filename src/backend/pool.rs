@@ -116,6 +116,19 @@ impl Pool {
         params: &SessionParams,
         want: &Replayable,
     ) -> Result<(Guard, Option<Vec<u8>>), BackendError> {
+        self.checkout_for(params, want, 0).await
+    }
+
+    /// `checkout` for session `owner` (non-zero): the idle connection that
+    /// session used last, if there is one, as an L4 proxy would always give it.
+    /// Its server thread and statement cache are the session's; measured: less
+    /// server CPU per statement than any warm connection.
+    pub async fn checkout_for(
+        self: &Arc<Self>,
+        params: &SessionParams,
+        want: &Replayable,
+        owner: u32,
+    ) -> Result<(Guard, Option<Vec<u8>>), BackendError> {
         let key = params.pool_key();
         let wait = self.settings.connect_timeout;
         let deadline = tokio::time::Instant::now() + wait;
@@ -124,8 +137,9 @@ impl Pool {
             let returned = self.returned.notified();
             tokio::pin!(returned);
             returned.as_mut().enable();
-            while let Some(idle) = self.take_idle(&key, want) {
+            while let Some(idle) = self.take_idle(&key, want, owner) {
                 let Idle { mut conn, permit, .. } = idle;
+                conn.last_owner = owner;
                 if !conn.io.is_idle_and_open() {
                     // Killed, timed out or restarted while idle.
                     debug!(server = %self.server.name, "discarding a pooled connection the server closed");
@@ -152,7 +166,7 @@ impl Pool {
                 }
             }
             if let Ok(permit) = self.slots.clone().try_acquire_owned() {
-                return self.connect(params, want, permit).await;
+                return self.connect(params, want, permit, owner).await;
             }
             // The pool is full: an idle connection of another key makes room.
             if self.evict_idle() {
@@ -160,7 +174,7 @@ impl Pool {
             }
             tokio::select! {
                 permit = self.slots.clone().acquire_owned() => match permit {
-                    Ok(permit) => return self.connect(params, want, permit).await,
+                    Ok(permit) => return self.connect(params, want, permit, owner).await,
                     Err(_) => break,
                 },
                 _ = &mut returned => continue,
@@ -175,6 +189,7 @@ impl Pool {
         params: &SessionParams,
         want: &Replayable,
         permit: OwnedSemaphorePermit,
+        owner: u32,
     ) -> Result<(Guard, Option<Vec<u8>>), BackendError> {
         self.stats.connects.fetch_add(1, Ordering::Relaxed);
         let initial = SessionParams { database: want.database.clone(), collation: want.collation, ..params.clone() };
@@ -184,6 +199,7 @@ impl Pool {
                     *g = Some(conn.greeting.clone());
                 }
                 conn.sync(params, want).await?;
+                conn.last_owner = owner;
                 Ok((self.guard(Box::new(conn), permit), Some(ok)))
             }
             Err(e) => {
@@ -197,14 +213,16 @@ impl Pool {
         Guard { conn: Some(conn), permit: Some(permit), pool: self.clone() }
     }
 
-    fn take_idle(&self, key: &PoolKey, want: &Replayable) -> Option<Idle> {
+    fn take_idle(&self, key: &PoolKey, want: &Replayable, owner: u32) -> Option<Idle> {
         let mut idle = self.idle.lock().ok()?;
         // One already in the wanted state saves the round trips of a sync; among
-        // equals the most recently used (warm caches; the oldest are left for the
-        // reaper).
-        let pos = idle
-            .iter()
-            .rposition(|i| i.conn.key() == key && !i.conn.session.unknown && i.conn.session.state == *want)
+        // those the owner's own, then the most recently used (warm caches; the
+        // oldest are left for the reaper).
+        let ready = |i: &Idle| i.conn.key() == key && !i.conn.session.unknown && i.conn.session.state == *want;
+        let pos = (owner != 0)
+            .then(|| idle.iter().rposition(|i| i.conn.last_owner == owner && ready(i)))
+            .flatten()
+            .or_else(|| idle.iter().rposition(ready))
             .or_else(|| idle.iter().rposition(|i| i.conn.key() == key))?;
         Some(idle.remove(pos))
     }

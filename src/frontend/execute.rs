@@ -466,7 +466,7 @@ impl Session {
         rt: &Runtime,
     ) -> Result<(Held, Option<Vec<u8>>), (ErrPacket, bool)> {
         let Some(s) = rt.servers.get(server) else { return Err((no_server("unknown server"), false)) };
-        match s.pool.checkout(&self.params, &self.state).await {
+        match s.pool.checkout_for(&self.params, &self.state, self.id).await {
             Ok((conn, ok)) => {
                 self.adopt_tracking_defaults(&conn);
                 Ok((Held { server, conn }, ok))
