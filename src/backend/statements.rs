@@ -21,7 +21,7 @@ pub struct Prepared {
 
 #[derive(Default)]
 pub struct StatementCache {
-    by_sql: HashMap<Bytes, (Prepared, u64)>,
+    by_sql: HashMap<Bytes, (Prepared, u64), foldhash::fast::RandomState>,
     tick: u64,
 }
 

@@ -38,7 +38,7 @@ impl ClientStmt {
 
 #[derive(Default)]
 pub(super) struct Statements {
-    pub by_id: HashMap<u32, ClientStmt>,
+    pub by_id: HashMap<u32, ClientStmt, foldhash::fast::RandomState>,
     next_id: u32,
     /// MariaDB lets a client execute "the statement just prepared" as id
     /// 0xFFFFFFFF (prepare and execute pipelined).

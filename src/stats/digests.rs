@@ -33,7 +33,7 @@ pub struct DigestRow {
 }
 
 pub struct DigestStats {
-    entries: DashMap<Arc<str>, Entry>,
+    entries: DashMap<Arc<str>, Entry, foldhash::fast::RandomState>,
     len: AtomicUsize,
     capacity: usize,
     dropped: AtomicU64,
@@ -41,7 +41,7 @@ pub struct DigestStats {
 
 impl DigestStats {
     pub fn new(capacity: usize) -> Self {
-        Self { entries: DashMap::new(), len: AtomicUsize::new(0), capacity, dropped: AtomicU64::new(0) }
+        Self { entries: DashMap::with_hasher(Default::default()), len: AtomicUsize::new(0), capacity, dropped: AtomicU64::new(0) }
     }
 
     /// One execution of `digest`.
