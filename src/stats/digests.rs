@@ -41,7 +41,12 @@ pub struct DigestStats {
 
 impl DigestStats {
     pub fn new(capacity: usize) -> Self {
-        Self { entries: DashMap::with_hasher(Default::default()), len: AtomicUsize::new(0), capacity, dropped: AtomicU64::new(0) }
+        Self {
+            entries: DashMap::with_hasher(Default::default()),
+            len: AtomicUsize::new(0),
+            capacity,
+            dropped: AtomicU64::new(0),
+        }
     }
 
     /// One execution of `digest`.
