@@ -536,12 +536,17 @@ def case_mysqladmin_kill(r):
     start = time.monotonic()
     bg = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=ENV)
     ids = []
-    for _ in range(50):
+    for attempt in range(50):
         time.sleep(0.1)
-        # The thread running it, as SHOW PROCESSLIST through the same port shows it.
-        rc, out, _ = r.exec_quiet("mysql", ["--batch", "--skip-column-names", "-e",
-                                            "SELECT ID FROM information_schema.PROCESSLIST WHERE INFO LIKE '%%%s%%' "
-                                            "AND INFO NOT LIKE '%%PROCESSLIST%%'" % marker])
+        # The thread running it, as the process list through the same port
+        # shows it. Through the proxy that is one server's list, whichever the
+        # read lands on (the query runs on a replica): a DBA asks each server
+        # in turn, as the hint does here (a comment to the server directly).
+        server = ("replica1", "replica2", "master")[attempt % 3]
+        rc, out, _ = r.exec_quiet("mysql", ["--batch", "--skip-column-names", "--comments", "-e",
+                                            "/* rwsplit:server=%s */ SELECT ID FROM information_schema.PROCESSLIST "
+                                            "WHERE INFO LIKE '%%%s%%' AND INFO NOT LIKE '%%PROCESSLIST%%'"
+                                            % (server, marker)])
         ids = out.split()
         if ids:
             break
