@@ -347,6 +347,30 @@ async fn full_pool_makes_new_clients_wait_then_fail_clearly() {
 }
 
 #[tokio::test]
+async fn a_waiting_statement_gets_the_connection_given_back() {
+    // One master connection: a write waits while another session's
+    // transaction holds it, and runs as soon as that one commits (the pool
+    // wakes it), well within connect_timeout.
+    let proxy = Proxy::builder().replace("pool_max = 256", "pool_max = 1").spawn();
+    let mut a = connect(&proxy.url("test")).await;
+    let mut b = connect(&proxy.url("test")).await;
+    a.query_drop("CREATE TABLE IF NOT EXISTS pool_wake (i INT)").await.expect("create");
+    a.query_drop("BEGIN").await.expect("begin");
+    a.query_drop("INSERT INTO pool_wake VALUES (1)").await.expect("insert");
+    let start = Instant::now();
+    let waiter =
+        tokio::spawn(async move { b.query_drop("INSERT INTO pool_wake VALUES (2)").await.map(|_| Instant::now()) });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(!waiter.is_finished(), "the second write did not wait for the connection");
+    a.query_drop("COMMIT").await.expect("commit");
+    let committed = Instant::now();
+    let ran = waiter.await.expect("join").expect("the waiting write ran");
+    assert!(ran.duration_since(committed) < Duration::from_secs(1), "woken late: {:?}", ran - committed);
+    assert!(ran.duration_since(start) < Duration::from_secs(3), "not within connect_timeout");
+    a.query_drop("DROP TABLE pool_wake").await.expect("drop");
+}
+
+#[tokio::test]
 async fn connection_limits_refuse_with_the_servers_errors() {
     let proxy = Proxy::builder()
         .replace("handshake_timeout = \"10s\"", "handshake_timeout = \"10s\"\nmax_connections = 3")

@@ -62,8 +62,10 @@ pub struct Pool {
     /// The last greeting seen from this server (version and capabilities that the
     /// proxy's own greeting to clients mirrors).
     greeting: Mutex<Option<Greeting>>,
-    /// Woken when a connection goes back to the idle list.
+    /// Woken when a connection goes back to the idle list, if `waiters` says
+    /// someone waits (notifying takes a lock, and nobody waits most of the time).
     returned: Notify,
+    waiters: AtomicUsize,
     /// The health checks say the server is down: connections coming back are
     /// closed rather than kept.
     down: AtomicBool,
@@ -82,6 +84,7 @@ impl Pool {
             idle: Mutex::new(Vec::new()),
             greeting: Mutex::new(None),
             returned: Notify::new(),
+            waiters: AtomicUsize::new(0),
             down: AtomicBool::new(false),
             stats: PoolStats::default(),
             homes: AtomicUsize::new(0),
@@ -131,12 +134,10 @@ impl Pool {
     ) -> Result<(Guard, Option<Vec<u8>>), BackendError> {
         let key = params.pool_key();
         let wait = self.settings.connect_timeout;
-        let deadline = tokio::time::Instant::now() + wait;
+        // Taken when the first wait starts: most checkouts find an idle
+        // connection and never read the clock.
+        let mut deadline = None;
         loop {
-            // Registered before looking, so a connection returned in between wakes us.
-            let returned = self.returned.notified();
-            tokio::pin!(returned);
-            returned.as_mut().enable();
             while let Some(idle) = self.take_idle(&key, want, owner) {
                 let Idle { mut conn, permit, .. } = idle;
                 conn.last_owner = owner;
@@ -172,6 +173,16 @@ impl Pool {
             if self.evict_idle() {
                 continue;
             }
+            // Registered, then a last look: a connection returned after the
+            // look above found no one waiting and notified no one.
+            let _waiting = Waiting::new(&self.waiters);
+            let returned = self.returned.notified();
+            tokio::pin!(returned);
+            returned.as_mut().enable();
+            if self.idle_count() > 0 {
+                continue;
+            }
+            let deadline = *deadline.get_or_insert_with(|| tokio::time::Instant::now() + wait);
             tokio::select! {
                 permit = self.slots.clone().acquire_owned() => match permit {
                     Ok(permit) => return self.connect(params, want, permit, owner).await,
@@ -285,7 +296,12 @@ impl Pool {
         if let Ok(mut idle) = self.idle.lock() {
             idle.push(Idle { conn, permit, since: Instant::now() });
         }
-        self.returned.notify_waiters();
+        // Pairs with `checkout_for`: it counts itself, registers, then looks
+        // (under the lock); this pushes (under the lock), then reads the count.
+        // Either it sees the connection or it is counted and woken.
+        if self.waiters.load(Ordering::SeqCst) > 0 {
+            self.returned.notify_waiters();
+        }
     }
 
     /// Closes idle connections past `idle_timeout`, keeping `min_idle`.
@@ -302,6 +318,22 @@ impl Pool {
                 true
             }
         });
+    }
+}
+
+/// Counts a checkout waiting for a connection while it lives.
+struct Waiting<'a>(&'a AtomicUsize);
+
+impl<'a> Waiting<'a> {
+    fn new(count: &'a AtomicUsize) -> Self {
+        count.fetch_add(1, Ordering::SeqCst);
+        Self(count)
+    }
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
