@@ -74,6 +74,28 @@ pub fn least_connections(
         .map(|(i, _)| *i)
 }
 
+/// Whether a session homed on `home` would leave the servers more even by
+/// moving to another usable one: true when some server's load with the
+/// session added stays below the home's load with it, both per unit of
+/// weight. Strict, so two sessions never trade places back and forth; it is
+/// what spreads sessions again over a replica that came back or was added,
+/// and what undoes two first reads that picked the same replica at once.
+pub fn lighter_elsewhere(
+    servers: &[(usize, u32)],
+    home: usize,
+    load: impl Fn(usize) -> usize,
+    usable: impl Fn(usize) -> bool,
+) -> bool {
+    let Some(&(_, home_weight)) = servers.iter().find(|(i, _)| *i == home) else {
+        return true;
+    };
+    let home_load = load(home) as u64;
+    servers.iter().any(|&(i, w)| {
+        // (l_i + 1) / w_i < l_home / w_home, without division.
+        i != home && w > 0 && usable(i) && (load(i) as u64 + 1) * u64::from(home_weight) < home_load * u64::from(w)
+    })
+}
+
 /// A session's replica for its reads (`read_affinity = "session"`), counted
 /// on the server's pool while the session keeps it, so that new sessions
 /// settle where the fewest are. Left to the round robin of each session's
@@ -127,5 +149,26 @@ mod tests {
         assert_eq!(least_connections(&servers, busy, |_| true), Some(2));
         assert_eq!(least_connections(&servers, busy, |s| s == 1), Some(1));
         assert_eq!(least_connections(&servers, busy, |_| false), None);
+    }
+
+    #[test]
+    fn a_home_moves_only_when_that_evens_the_load() {
+        let servers = [(1, 1), (2, 1)];
+        let load = |a: usize, b: usize| move |s: usize| if s == 1 { a } else { b };
+        // Both sessions on server 1, none on 2 (which came back): one moves.
+        assert!(lighter_elsewhere(&servers, 1, load(2, 0), |_| true));
+        // 2 and 1: moving would give 1 and 2, no better.
+        assert!(!lighter_elsewhere(&servers, 1, load(2, 1), |_| true));
+        assert!(!lighter_elsewhere(&servers, 1, load(1, 0), |_| true));
+        // An unusable or weightless server takes nobody.
+        assert!(!lighter_elsewhere(&servers, 1, load(5, 0), |s| s == 1));
+        assert!(!lighter_elsewhere(&[(1, 1), (2, 0)], 1, load(5, 0), |_| true));
+        // Weights: server 2 takes three sessions for each of server 1's.
+        let weighted = [(1, 1), (2, 3)];
+        assert!(lighter_elsewhere(&weighted, 1, load(2, 2), |_| true));
+        assert!(!lighter_elsewhere(&weighted, 1, load(1, 2), |_| true));
+        assert!(!lighter_elsewhere(&weighted, 2, load(1, 3), |_| true));
+        // A home that is no longer among the servers is left.
+        assert!(lighter_elsewhere(&servers, 9, load(0, 0), |_| true));
     }
 }

@@ -115,14 +115,14 @@ async fn killed_replica_costs_no_read_errors_and_comes_back() {
     assert!(load.reads() > reads_before + 20, "reads go on");
     cluster_cmd(&["start"]);
     wait_admin(&proxy, "replica1", "reads", |v| v == "yes", Duration::from_secs(15)).await;
+    // The sessions that moved to replica2 spread back: replica1 serves reads
+    // of the running sessions again, not only of new ones.
+    let back = load.reads_on(REPLICAS[0]);
     tokio::time::sleep(Duration::from_millis(500)).await;
+    let again = load.reads_on(REPLICAS[0]) - back;
     let seen = load.finish().await;
     report("replica killed", detect, &seen);
-    assert!(
-        seen.read_ports.get(&REPLICAS[0]).is_some_and(|n| *n > 0),
-        "replica1 served reads again: {:?}",
-        seen.read_ports
-    );
+    assert!(again > 10, "replica1 served {again} reads in the 500 ms after it came back: {:?}", seen.read_ports);
     assert_nothing_failed_or_lost(&seen).await;
 }
 

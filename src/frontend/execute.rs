@@ -12,7 +12,7 @@ use super::session::{End, Held, Session};
 use super::tracking::{Learned, Observer};
 use crate::backend::statements::Prepared;
 use crate::backend::{BackendError, Guard};
-use crate::balance::{least_connections, ReadHome};
+use crate::balance::{least_connections, lighter_elsewhere, ReadHome};
 use crate::classify::{Classification, Effects, StatementClass};
 use crate::config::{ClusterType, ReadAffinity};
 use crate::protocol::command::{self, response_kind, ResponseKind};
@@ -326,7 +326,7 @@ impl Session {
         }
         // A read: another replica, then the master, when one cannot be reached;
         // and read-your-writes decides whether a replica has caught up.
-        let mut server = self.read_home_instead_of(server, class, rt);
+        let mut server = self.read_home_for(server, class, rt);
         loop {
             match self.checkout(server, rt).await {
                 Ok(mut held) => {
@@ -368,8 +368,11 @@ impl Session {
     /// connection (measured: a third less added latency at one client thread),
     /// and sessions, not statements, are spread over the replicas: a session
     /// without a replica (or whose replica is unfit) gets the one with the
-    /// fewest sessions per unit of weight.
-    fn read_home_instead_of(&self, picked: usize, class: Option<&Classification>, rt: &Runtime) -> usize {
+    /// fewest sessions per unit of weight, and a session moves when that
+    /// evens the count (a replica came back, or two first reads chose the
+    /// same one at once). The home is taken when chosen, before the checkout,
+    /// so that concurrent first reads see each other.
+    fn read_home_for(&mut self, picked: usize, class: Option<&Classification>, rt: &Runtime) -> usize {
         let plain_read = class.is_some_and(|c| c.class == StatementClass::Read && c.hint.is_none());
         let routing = &rt.config.routing;
         let sticky = routing.read_affinity == ReadAffinity::Session
@@ -378,14 +381,21 @@ impl Session {
         if !sticky || !plain_read {
             return picked;
         }
-        match &self.read_home {
-            Some(home) if rt.master_index() != Some(home.server) && rt.readable(home.server) => home.server,
-            _ => least_connections(
-                &rt.readers,
-                |i| rt.servers.get(i).map_or(0, |s| s.pool.homes.load(std::sync::atomic::Ordering::Relaxed)),
-                |i| rt.master_index() != Some(i) && rt.readable(i),
-            )
-            .unwrap_or(picked),
+        let fit = |i: usize| rt.master_index() != Some(i) && rt.readable(i);
+        let homes = |i: usize| rt.servers.get(i).map_or(0, |s| s.pool.homes.load(std::sync::atomic::Ordering::Relaxed));
+        if let Some(home) = &self.read_home {
+            if fit(home.server) && !lighter_elsewhere(&rt.readers, home.server, homes, fit) {
+                return home.server;
+            }
+        }
+        // Leave the old home first, so that it does not count this session.
+        self.read_home = None;
+        match least_connections(&rt.readers, homes, fit) {
+            Some(server) => {
+                self.read_home = rt.servers.get(server).map(|s| ReadHome::new(server, s.pool.clone()));
+                server
+            }
+            None => picked,
         }
     }
 

@@ -39,7 +39,7 @@ pub fn code_of(e: &mysql_async::Error) -> (u16, String) {
     }
 }
 
-/// Two readers and one writer through the proxy, each reconnecting after a
+/// Three readers and one writer through the proxy, each reconnecting after a
 /// connection-level error the way a pool would.
 pub async fn start_load(proxy: &Proxy) -> Load {
     let mut setup = connect(&proxy.url("test")).await;
@@ -52,7 +52,7 @@ pub async fn start_load(proxy: &Proxy) -> Load {
     let seen = Arc::new(Mutex::new(Seen::default()));
     let next_id = Arc::new(AtomicU64::new(1));
     let mut tasks = Vec::new();
-    for writer in [false, false, true] {
+    for writer in [false, false, false, true] {
         let (stop, seen, next_id, url) = (stop.clone(), seen.clone(), next_id.clone(), proxy.url("test"));
         tasks.push(tokio::spawn(async move {
             let mut conn: Option<mysql_async::Conn> = None;
@@ -128,6 +128,11 @@ impl Load {
 
     pub fn reads(&self) -> u64 {
         self.seen.lock().expect("seen").reads
+    }
+
+    /// Reads that ran on `port` so far.
+    pub fn reads_on(&self, port: u16) -> u64 {
+        self.seen.lock().expect("seen").read_ports.get(&port).copied().unwrap_or(0)
     }
 }
 
