@@ -103,6 +103,7 @@ async fn run(config: Config, path: PathBuf) -> anyhow::Result<()> {
     wait_for_termination(&shared).await;
     info!(sessions = shared.active_sessions(), "shutting down: no new connections, draining sessions");
     let _ = shutdown_tx.send(true);
+    shared.signal_shutdown();
     let timeout = shared.runtime.load().config.proxy.shutdown_timeout;
     let left = shared.drained(timeout).await;
     if left > 0 {

@@ -76,7 +76,9 @@ impl Server {
     /// Whether the session path saw the server fail to connect lately (the
     /// health checks may not have noticed yet).
     pub fn recently_failed(&self) -> bool {
-        self.down_until_ms.load(Ordering::Relaxed) > now_ms()
+        // Never failed (0) needs no clock: this is asked for every read.
+        let until = self.down_until_ms.load(Ordering::Relaxed);
+        until != 0 && until > now_ms()
     }
 
     /// Skips the server for reads for `for_`, after it failed to connect.
@@ -211,7 +213,12 @@ impl Runtime {
 
     /// Whether a read may go to server `i` now.
     pub fn readable(&self, i: usize) -> bool {
-        let topo = self.topology.load();
+        self.readable_in(&self.topology.load(), i)
+    }
+
+    /// `readable` against a topology the caller loaded: a decision that asks
+    /// about several servers loads the snapshot once.
+    pub fn readable_in(&self, topo: &Topology, i: usize) -> bool {
         let fit = topo.readable.get(i).copied().unwrap_or(false)
             || (topo.master == Some(i) && self.config.routing.master_read_weight > 0);
         fit && self.servers.get(i).is_some_and(|s| !s.recently_failed())

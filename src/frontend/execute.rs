@@ -7,7 +7,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use tracing::{debug, warn};
 
-use super::prepared::{parse_prepare_ok, rewrite_execute, stmt_id, with_id, ClientStmt};
+use super::prepared::{parse_prepare_ok, put_execute, put_with_id, stmt_id, ClientStmt};
 use super::session::{End, Held, Session};
 use super::tracking::{Learned, Observer};
 use crate::backend::statements::Prepared;
@@ -309,24 +309,30 @@ impl Session {
 
     /// A connection for a command when the session holds none.
     async fn connect_for(&mut self, cmd: u8, class: Option<&Classification>, rt: &Runtime) -> Result<Held, ErrPacket> {
-        let server = match self.target(cmd, class, rt) {
-            Target::Server(i) => i,
-            Target::Unavailable(why) => return Err(no_server(why)),
-            // Reads are not held: they fail at once when they would need a master.
-            Target::NoMaster if class.is_some_and(|c| c.class == StatementClass::Read) => return Err(no_master(rt)),
-            Target::NoMaster => self.wait_for_master(rt).await?,
+        let home = self.read_home_for(cmd, class, rt);
+        let server = match home {
+            Some(home) => home,
+            None => match self.target(cmd, class, rt) {
+                Target::Server(i) => i,
+                Target::Unavailable(why) => return Err(no_server(why)),
+                // Reads are not held: they fail at once when they would need a master.
+                Target::NoMaster if class.is_some_and(|c| c.class == StatementClass::Read) => {
+                    return Err(no_master(rt))
+                }
+                Target::NoMaster => self.wait_for_master(rt).await?,
+            },
         };
         // On Galera the writer serves reads too: a read there falls back like
         // any other.
         let galera_read = rt.config.monitor.cluster == ClusterType::Galera
             && class.is_some_and(|c| c.class == StatementClass::Read && c.hint.is_none());
-        let is_read = rt.master_index() != Some(server) || galera_read;
+        let is_read = home.is_some() || rt.master_index() != Some(server) || galera_read;
         if !is_read {
             return self.checkout_master(server, rt).await.map(|(held, _)| held);
         }
         // A read: another replica, then the master, when one cannot be reached;
         // and read-your-writes decides whether a replica has caught up.
-        let mut server = self.read_home_for(server, class, rt);
+        let mut server = server;
         loop {
             match self.checkout(server, rt).await {
                 Ok(mut held) => {
@@ -362,41 +368,52 @@ impl Session {
         }
     }
 
-    /// With `read_affinity = "session"`, a plain read the balancer sent to
-    /// replica `picked` goes to the session's replica instead, while that one
-    /// is fit: consecutive statements of a session then reuse the same server
-    /// connection (measured: a third less added latency at one client thread),
-    /// and sessions, not statements, are spread over the replicas: a session
+    /// With `read_affinity = "session"`, the replica for a plain read that
+    /// the balancer would place: the session's own while that one is fit, so
+    /// that consecutive statements reuse the same server connection
+    /// (measured: a third less added latency at one client thread), and
+    /// sessions, not statements, are spread over the replicas. A session
     /// without a replica (or whose replica is unfit) gets the one with the
     /// fewest sessions per unit of weight, and a session moves when that
     /// evens the count (a replica came back, or two first reads chose the
     /// same one at once). The home is taken when chosen, before the checkout,
-    /// so that concurrent first reads see each other.
-    fn read_home_for(&mut self, picked: usize, class: Option<&Classification>, rt: &Runtime) -> usize {
-        let plain_read = class.is_some_and(|c| c.class == StatementClass::Read && c.hint.is_none());
+    /// so that concurrent first reads see each other. None: the statement is
+    /// not such a read, or no replica is fit (`target` decides).
+    fn read_home_for(&mut self, cmd: u8, class: Option<&Classification>, rt: &Runtime) -> Option<usize> {
+        let c = class?;
         let routing = &rt.config.routing;
         let sticky = routing.read_affinity == ReadAffinity::Session
             && routing.balance == crate::balance::Balance::Roundrobin
             && rt.config.monitor.cluster == ClusterType::Replication;
+        // What `target` sends to `read_target` and no elsewhere.
+        let plain_read = c.class == StatementClass::Read
+            && c.hint.is_none()
+            && matches!(
+                cmd,
+                command::COM_QUERY
+                    | command::COM_STMT_PREPARE
+                    | command::COM_STMT_EXECUTE
+                    | command::COM_STMT_BULK_EXECUTE
+            )
+            && self.status & STATUS_AUTOCOMMIT != 0
+            && !c.effects.has(Effects::PREVIOUS_RESULT)
+            && !c.effects.has(Effects::CONNECTION_ID);
         if !sticky || !plain_read {
-            return picked;
+            return None;
         }
-        let fit = |i: usize| rt.master_index() != Some(i) && rt.readable(i);
+        let topo = rt.topology.load();
+        let fit = |i: usize| topo.master != Some(i) && rt.readable_in(&topo, i);
         let homes = |i: usize| rt.servers.get(i).map_or(0, |s| s.pool.homes.load(std::sync::atomic::Ordering::Relaxed));
         if let Some(home) = &self.read_home {
             if fit(home.server) && !lighter_elsewhere(&rt.readers, home.server, homes, fit) {
-                return home.server;
+                return Some(home.server);
             }
         }
         // Leave the old home first, so that it does not count this session.
         self.read_home = None;
-        match least_connections(&rt.readers, homes, fit) {
-            Some(server) => {
-                self.read_home = rt.servers.get(server).map(|s| ReadHome::new(server, s.pool.clone()));
-                server
-            }
-            None => picked,
-        }
+        let server = least_connections(&rt.readers, homes, fit)?;
+        self.read_home = rt.servers.get(server).map(|s| ReadHome::new(server, s.pool.clone()));
+        Some(server)
     }
 
     /// Where a command goes when the session is free to go anywhere.
@@ -1002,12 +1019,12 @@ impl Session {
             held.conn.io.write_payload(0, &cmd).await.map_err(|_| None)?;
         }
         let Some(st) = self.statements.by_id.get_mut(&s) else { return Err(None) };
-        let rewritten = match payload.first() {
-            Some(&command::COM_STMT_EXECUTE) => rewrite_execute(payload, prepared.id, st.params, &mut st.types),
-            _ => with_id(payload, prepared.id),
-        };
-        let mut framed = bytes::BytesMut::with_capacity(rewritten.len() + 4);
-        crate::protocol::packet::write_packet(&mut framed, 0, &rewritten);
+        // Types the client left out are put back: room for them.
+        let capacity = payload.len() + 1 + st.types.as_ref().map_or(0, Vec::len);
+        let framed = crate::protocol::packet::frame_with(0, capacity, |out| match payload.first() {
+            Some(&command::COM_STMT_EXECUTE) => put_execute(out, payload, prepared.id, st.params, &mut st.types),
+            _ => put_with_id(out, payload, prepared.id),
+        });
         Ok((framed.freeze(), restore))
     }
 }

@@ -1,14 +1,21 @@
 //! What the rest of the proxy (KILL, the admin port) may see of a session while
 //! the session's own task runs it: lock-free fields the session keeps current.
 
+use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
+use std::task::Poll;
 use std::time::Instant;
 
-use tokio::sync::Notify;
+use atomic_waker::AtomicWaker;
 
 use crate::backend::Pool;
+
+/// KILL CONNECTION: the session closes its client connection.
+pub const SIGNAL_KILLED: u8 = 1;
+/// The proxy is shutting down: the session ends once idle.
+pub const SIGNAL_SHUTDOWN: u8 = 2;
 
 pub struct SessionHandle {
     user: Mutex<String>,
@@ -24,8 +31,13 @@ pub struct SessionHandle {
     pins: AtomicU32,
     /// Commands run.
     commands: AtomicU64,
-    /// Woken by KILL CONNECTION: the session closes its client connection.
-    pub killed: Notify,
+    /// What other tasks asked of the session ([`SIGNAL_KILLED`],
+    /// [`SIGNAL_SHUTDOWN`]), and the session task's waker. Not a `Notify`
+    /// or a watch: the session polls this once per command, and registering
+    /// with those takes a lock each time; this is an atomic load and, when
+    /// the waker is the same, no write.
+    signals: AtomicU8,
+    waker: AtomicWaker,
     /// Set before the backend connection is killed, so that the session, seeing
     /// it vanish, closes the client connection as a KILL does (an orderly close)
     /// rather than as a dead server does (a reset).
@@ -42,7 +54,8 @@ impl SessionHandle {
             backend: Mutex::new(None),
             pins: AtomicU32::new(0),
             commands: AtomicU64::new(0),
-            killed: Notify::new(),
+            signals: AtomicU8::new(0),
+            waker: AtomicWaker::new(),
             killing: AtomicBool::new(false),
         }
     }
@@ -83,6 +96,29 @@ impl SessionHandle {
 
     pub fn pins(&self) -> u32 {
         self.pins.load(Ordering::Relaxed)
+    }
+
+    /// Tells the session `what` ([`SIGNAL_KILLED`], [`SIGNAL_SHUTDOWN`]) and
+    /// wakes it.
+    pub fn signal(&self, what: u8) {
+        self.signals.fetch_or(what, Ordering::SeqCst);
+        self.waker.wake();
+    }
+
+    /// Completes with the signals in `mask` that have been given.
+    pub fn signalled(&self, mask: u8) -> impl Future<Output = u8> + '_ {
+        std::future::poll_fn(move |cx| {
+            let given = self.signals.load(Ordering::SeqCst) & mask;
+            if given != 0 {
+                return Poll::Ready(given);
+            }
+            self.waker.register(cx.waker());
+            // A signal given between the load and the registration woke no one.
+            match self.signals.load(Ordering::SeqCst) & mask {
+                0 => Poll::Pending,
+                given => Poll::Ready(given),
+            }
+        })
     }
 
     pub fn count_command(&self) {

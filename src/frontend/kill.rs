@@ -109,7 +109,7 @@ impl Session {
                 let err = ErrPacket::new(code::ER_CONNECTION_KILLED, "70100", "Connection was killed");
                 return self.reply_err(seq, &err).await;
             }
-            target.killed.notify_one();
+            target.signal(super::handle::SIGNAL_KILLED);
         }
         self.client.write_payload(seq, &reply).await.map_err(|_| End::ClientGone)?;
         Ok(())

@@ -79,6 +79,14 @@ impl Shared {
             .map(|h| (*h.key(), h.value().clone()))
     }
 
+    /// Tells every session that shutdown began (after the shutdown watch
+    /// flipped: a session registering later sees the flag itself).
+    pub fn signal_shutdown(&self) {
+        for h in self.sessions.iter() {
+            h.value().signal(super::handle::SIGNAL_SHUTDOWN);
+        }
+    }
+
     pub fn active_sessions(&self) -> usize {
         self.active.load(Ordering::Relaxed)
     }

@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 
 use crate::classify::Classification;
 
@@ -124,44 +124,45 @@ pub(super) fn stmt_id(payload: &[u8]) -> Option<u32> {
     Some(u32::from_le_bytes(payload.get(1..5)?.try_into().ok()?))
 }
 
-/// The payload with its statement id replaced.
-pub(super) fn with_id(payload: &[u8], id: u32) -> Vec<u8> {
-    let mut out = payload.to_vec();
-    if let Some(slot) = out.get_mut(1..5) {
+/// Appends the payload with its statement id replaced.
+pub(super) fn put_with_id(out: &mut BytesMut, payload: &[u8], id: u32) {
+    let start = out.len();
+    out.extend_from_slice(payload);
+    if let Some(slot) = out.get_mut(start + 1..start + 5) {
         slot.copy_from_slice(&id.to_le_bytes());
     }
-    out
 }
 
-/// A COM_STMT_EXECUTE for backend statement `id`. When the client bound new
-/// parameter types they are remembered; when it did not (it sent them with an
-/// earlier execution, maybe on another connection), the remembered ones are put
-/// in, so any connection can run it.
+/// Appends a COM_STMT_EXECUTE for backend statement `id`. When the client
+/// bound new parameter types they are remembered; when it did not (it sent
+/// them with an earlier execution, maybe on another connection), the
+/// remembered ones are put in, so any connection can run it.
 /// <https://mariadb.com/kb/en/com_stmt_execute/>
-pub(super) fn rewrite_execute(payload: &[u8], id: u32, params: u16, types: &mut Option<Vec<u8>>) -> Vec<u8> {
-    let mut out = with_id(payload, id);
-    if params == 0 {
-        return out;
-    }
+pub(super) fn put_execute(out: &mut BytesMut, payload: &[u8], id: u32, params: u16, types: &mut Option<Vec<u8>>) {
     let n = usize::from(params);
     let bound_at = 10 + n.div_ceil(8);
     match payload.get(bound_at) {
-        Some(1) => {
+        Some(1) if params > 0 => {
             if let Some(t) = payload.get(bound_at + 1..bound_at + 1 + 2 * n) {
-                *types = Some(t.to_vec());
+                // Connector/C sends the same types with every execution: kept
+                // without an allocation when they did not change.
+                if types.as_deref() != Some(t) {
+                    *types = Some(t.to_vec());
+                }
             }
         }
-        Some(0) => {
+        Some(0) if params > 0 => {
             if let Some(t) = types.as_ref() {
-                out.truncate(bound_at);
-                out.push(1);
+                put_with_id(out, &payload[..bound_at], id);
+                out.extend_from_slice(&[1]);
                 out.extend_from_slice(t);
                 out.extend_from_slice(&payload[bound_at + 1..]);
+                return;
             }
         }
         _ => {}
     }
-    out
+    put_with_id(out, payload, id);
 }
 
 /// (id, columns, params) of a COM_STMT_PREPARE OK.
@@ -193,22 +194,42 @@ mod tests {
         p
     }
 
+    fn rewritten(payload: &[u8], id: u32, params: u16, types: &mut Option<Vec<u8>>) -> Vec<u8> {
+        let mut out = BytesMut::from(&b"head"[..]);
+        put_execute(&mut out, payload, id, params, types);
+        assert_eq!(&out[..4], b"head", "appended, not overwritten");
+        out[4..].to_vec()
+    }
+
+    fn with_id(payload: &[u8], id: u32) -> Vec<u8> {
+        let mut out = BytesMut::new();
+        put_with_id(&mut out, payload, id);
+        out.to_vec()
+    }
+
     #[test]
     fn types_are_remembered_and_put_back() {
         let mut types = None;
-        let first = rewrite_execute(&execute(5, true), 9, 2, &mut types);
+        let first = rewritten(&execute(5, true), 9, 2, &mut types);
         assert_eq!(stmt_id(&first), Some(9));
+        assert_eq!(first, with_id(&execute(5, true), 9));
         assert_eq!(types.as_deref(), Some(&[3, 0, 254, 0][..]));
-        let again = rewrite_execute(&execute(5, false), 11, 2, &mut types);
+        let again = rewritten(&execute(5, false), 11, 2, &mut types);
         assert_eq!(again, with_id(&execute(5, true), 11));
+        // Other types bound later replace the remembered ones.
+        let mut other = execute(5, true);
+        other[14] = 8;
+        rewritten(&other, 11, 2, &mut types);
+        assert_eq!(types.as_deref(), Some(&[3, 0, 8, 0][..]));
     }
 
     #[test]
     fn without_params_only_the_id_changes() {
         let p = [0x17, 1, 0, 0, 0, 0, 1, 0, 0, 0];
         let mut types = None;
-        assert_eq!(rewrite_execute(&p, 2, 0, &mut types), vec![0x17, 2, 0, 0, 0, 0, 1, 0, 0, 0]);
-        assert_eq!(rewrite_execute(&[0x17], 2, 3, &mut types), vec![0x17]);
+        assert_eq!(rewritten(&p, 2, 0, &mut types), vec![0x17, 2, 0, 0, 0, 0, 1, 0, 0, 0]);
+        assert_eq!(rewritten(&[0x17], 2, 3, &mut types), vec![0x17]);
+        assert_eq!(with_id(&[0x19, 1], 2), vec![0x19, 1]);
     }
 
     #[test]

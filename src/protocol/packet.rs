@@ -119,6 +119,25 @@ pub fn write_packet(out: &mut BytesMut, mut seq: u8, payload: &[u8]) -> u8 {
     }
 }
 
+/// One packet of sequence id `seq` whose payload `build` appends, framed in
+/// a single buffer: the payload is written after room for the header, not
+/// copied into a packet afterwards. A payload of `MAX_PAYLOAD` or more is
+/// split as `write_packet` splits it.
+pub fn frame_with(seq: u8, capacity: usize, build: impl FnOnce(&mut BytesMut)) -> BytesMut {
+    let mut out = BytesMut::with_capacity(HEADER_LEN + capacity);
+    out.put_slice(&[0; HEADER_LEN]);
+    build(&mut out);
+    let len = out.len() - HEADER_LEN;
+    if len < MAX_PAYLOAD {
+        out[..HEADER_LEN].copy_from_slice(&[len as u8, (len >> 8) as u8, (len >> 16) as u8, seq]);
+        return out;
+    }
+    let payload = out.split_off(HEADER_LEN);
+    let mut split = BytesMut::new();
+    write_packet(&mut split, seq, &payload);
+    split
+}
+
 #[inline]
 fn put_header(out: &mut BytesMut, len: usize, seq: u8) {
     out.put_u8(len as u8);
@@ -206,6 +225,16 @@ mod tests {
         assert_eq!(p.first_seq, 255);
         assert_eq!(p.last_seq, 1, "sequence ids wrap");
         assert_eq!(join_payload(&b), payload);
+    }
+
+    #[test]
+    fn frame_with_matches_write_packet() {
+        for len in [0, 1, 300, MAX_PAYLOAD - 1, MAX_PAYLOAD, MAX_PAYLOAD + 7] {
+            let payload: Vec<u8> = (0..len).map(|i| (i * 7) as u8).collect();
+            // A capacity too small or too large changes nothing but allocation.
+            let built = frame_with(3, len / 2, |out| out.extend_from_slice(&payload));
+            assert_eq!(built, framed(&payload, 3), "payload of {len} bytes");
+        }
     }
 
     #[test]
