@@ -73,6 +73,8 @@ pub struct Pool {
     /// Sessions whose reads stay on this server (`read_affinity = "session"`):
     /// a new session's reads go where the fewest are (`balance::ReadHome`).
     pub homes: AtomicUsize,
+    /// Connections sessions keep between reads (`frontend::lease`).
+    pub leases: AtomicUsize,
 }
 
 impl Pool {
@@ -88,6 +90,7 @@ impl Pool {
             down: AtomicBool::new(false),
             stats: PoolStats::default(),
             homes: AtomicUsize::new(0),
+            leases: AtomicUsize::new(0),
         });
         spawn_reaper(Arc::downgrade(&pool));
         pool
@@ -104,6 +107,11 @@ impl Pool {
     /// Connections checked out right now (for least-connections balancing).
     pub fn in_use(&self) -> usize {
         self.open_count().saturating_sub(self.idle_count())
+    }
+
+    /// `pool_max`: most connections, in use and idle together.
+    pub fn max(&self) -> usize {
+        self.settings.max
     }
 
     pub fn open_count(&self) -> usize {

@@ -123,6 +123,11 @@ pub struct BackendConfig {
     /// Idle connections above `pool_min` are closed after this long.
     #[serde(with = "duration")]
     pub idle_timeout: Duration,
+    /// How long a session may keep the replica connection of its last read
+    /// while silent (`frontend::lease`); zero gives it back after every
+    /// statement.
+    #[serde(with = "duration")]
+    pub lease: Duration,
     /// TLS to the servers (monitor connections included).
     pub tls: BackendTlsMode,
     /// PEM CA bundle the servers' certificates are checked against
@@ -437,6 +442,7 @@ impl Default for BackendConfig {
             pool_min: 0,
             pool_max: 256,
             idle_timeout: Duration::from_secs(300),
+            lease: Duration::from_millis(100),
             tls: BackendTlsMode::Disabled,
             tls_ca: String::new(),
         }

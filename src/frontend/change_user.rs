@@ -48,6 +48,8 @@ impl Session {
         if let Some(mut held) = self.held.take() {
             held.conn.session.unknown = true;
         }
+        // Logged in as the old user: back to the pool.
+        self.lease = None;
         self.handle.clear_backend();
         let collation = cu.collation.and_then(|c| u8::try_from(c).ok()).unwrap_or(self.params.collation);
         self.params.user = user.backend_user.clone();

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use tracing::{debug, warn};
 
+use super::lease::Lease;
 use super::prepared::{parse_prepare_ok, put_execute, put_with_id, stmt_id, ClientStmt};
 use super::session::{End, Held, Session};
 use super::tracking::{Learned, Observer};
@@ -310,6 +311,9 @@ impl Session {
     /// A connection for a command when the session holds none.
     async fn connect_for(&mut self, cmd: u8, class: Option<&Classification>, rt: &Runtime) -> Result<Held, ErrPacket> {
         let home = self.read_home_for(cmd, class, rt);
+        // A lease serves reads on its own replica; for anything else it goes
+        // back to the pool first, where this checkout may find it.
+        let mut lease = self.lease.take().filter(|l| home.is_some() && l.server() == home);
         let server = match home {
             Some(home) => home,
             None => match self.target(cmd, class, rt) {
@@ -334,7 +338,15 @@ impl Session {
         // and read-your-writes decides whether a replica has caught up.
         let mut server = server;
         loop {
-            match self.checkout(server, rt).await {
+            let leased = match lease.take() {
+                Some(l) => self.resume_lease(l).await,
+                None => None,
+            };
+            let got = match leased {
+                Some(held) => Ok(held),
+                None => self.checkout(server, rt).await,
+            };
+            match got {
                 Ok(mut held) => {
                     if self.caught_up_with_own_writes(&mut held, rt).await {
                         let moved = self.read_home.as_ref().map(|h| h.server) != Some(held.server);
@@ -364,6 +376,24 @@ impl Session {
                         Target::Unavailable(_) | Target::NoMaster => return Err(err),
                     }
                 }
+            }
+        }
+    }
+
+    /// The leased connection, unless its server went down, closed it while
+    /// it was kept, or it cannot be brought to the session's state: then
+    /// None, and a checkout takes over (and reports a refused state).
+    async fn resume_lease(&mut self, lease: Lease) -> Option<Held> {
+        let mut held = lease.into_held()?;
+        if held.conn.pool().is_down() || !held.conn.io.is_idle_and_open() {
+            held.conn.poisoned = true;
+            return None;
+        }
+        match held.conn.sync(&self.params, &self.state).await {
+            Ok(_) => Some(held),
+            Err(_) => {
+                held.conn.poisoned = true;
+                None
             }
         }
     }
@@ -797,6 +827,8 @@ impl Session {
         if let Some(h) = &mut self.held {
             h.server = map(h.server);
         }
+        // Kept for speed only: not worth carrying over.
+        self.lease = None;
         self.last_write_thread = self.last_write_thread.map(|(i, tid)| (map(i), tid));
         self.read_home = self.read_home.take().and_then(|mut home| {
             home.server = map(home.server);
@@ -880,7 +912,16 @@ impl Session {
         }
     }
 
-    fn keep_or_release(&mut self, held: Held) {
+    fn keep_or_release(&mut self, mut held: Held) {
+        if self.pins.is_empty() && !held.conn.poisoned && self.may_lease(&held) {
+            match Lease::take(held) {
+                Ok(lease) => {
+                    self.lease = Some(lease);
+                    return;
+                }
+                Err(back) => held = back,
+            }
+        }
         if self.pins.is_empty() || held.conn.poisoned {
             self.handle.clear_backend();
             if !self.pins.is_empty() {
@@ -891,6 +932,16 @@ impl Session {
         } else {
             self.held = Some(held);
         }
+    }
+
+    /// Whether the unpinned connection of the statement that just ran may be
+    /// kept as a lease: it served the session's home replica and is clean.
+    fn may_lease(&self, held: &Held) -> bool {
+        !self.runtime.config.backend.lease.is_zero()
+            && self.read_home.as_ref().is_some_and(|h| h.server == held.server)
+            && !held.conn.session.unknown
+            && !held.conn.busy
+            && !held.conn.pool().is_down()
     }
 
     /// Logs the session in on the master (checking database and account) and

@@ -183,6 +183,7 @@ pub(super) async fn handshake(
         last_insert_id: 0,
         last_write_thread: None,
         read_home: None,
+        lease: None,
         killed_self: false,
         statements: Default::default(),
         runtime: rt.clone(),

@@ -103,6 +103,9 @@ impl Session {
                 if let Some(mut held) = self.held.take() {
                     held.conn.poisoned = true;
                 }
+                if let Some(mut lease) = self.lease.take() {
+                    lease.poison();
+                }
                 if by_command {
                     return self.client.write_payload(seq, &reply).await.map(|_| ()).map_err(|_| End::ClientGone);
                 }

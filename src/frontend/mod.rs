@@ -7,6 +7,7 @@ mod execute;
 mod handle;
 mod handshake;
 mod kill;
+mod lease;
 mod listener;
 mod prepared;
 mod session;

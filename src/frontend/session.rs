@@ -57,6 +57,9 @@ pub(super) struct Session {
     /// The replica this session's reads go to while it stays usable
     /// (`routing.read_affinity = "session"`).
     pub read_home: Option<crate::balance::ReadHome>,
+    /// The connection of the last read, kept while the session reads on
+    /// from the same replica (`super::lease`).
+    pub lease: Option<super::lease::Lease>,
     /// The session killed its own connection: it ends at the next command.
     pub killed_self: bool,
     /// Prepared statements by the ids the proxy gave the client.
@@ -136,10 +139,17 @@ pub async fn run(shared: Arc<Shared>, socket: TcpStream, peer: SocketAddr, id: u
 /// connection closed.
 const DRAIN_IDLE_GRACE: std::time::Duration = std::time::Duration::from_secs(1);
 
+/// `DRAIN_IDLE_GRACE` as a future that reads the clock only when first
+/// polled: `select!` builds every branch's future, enabled or not, on every
+/// command.
+async fn drain_grace() {
+    tokio::time::sleep(DRAIN_IDLE_GRACE).await;
+}
+
 enum Wake {
     Packet(Result<Option<RawPacket>, StreamError>),
-    /// Silent for `client_idle_timeout`.
-    Idle,
+    /// The session's timer fired: its lease or its idle limit may be due.
+    Timer,
     /// Shutdown began: the session ends once it stays silent for
     /// `DRAIN_IDLE_GRACE` outside a transaction.
     Draining,
@@ -151,26 +161,34 @@ enum Wake {
 impl Session {
     async fn command_loop(&mut self) -> End {
         let handle = self.handle.clone();
-        // The futures that outlive a command (the idle timer, KILL and
+        // The futures that outlive a command (the session's timer, KILL and
         // shutdown) are made once for the session and polled by reference:
         // made afresh in every iteration, a Notify and a watch registered and
         // dropped a waiter per command under a lock (with callgrind: about
-        // 1,000 instructions of a point select's 12,000), and the idle timer
+        // 1,000 instructions of a point select's 12,000), and a timer
         // re-armed the timer wheel.
         let mut last_command = tokio::time::Instant::now();
-        let idle_timer = tokio::time::sleep(std::time::Duration::ZERO);
-        tokio::pin!(idle_timer);
-        let mut armed_for = std::time::Duration::ZERO;
+        // One timer for the idle limit and the lease: armed for the earlier
+        // deadline, and only moved earlier; when it fires it says what is
+        // due, and the next iteration arms it again.
+        let timer = tokio::time::sleep(std::time::Duration::ZERO);
+        tokio::pin!(timer);
+        let mut armed: Option<tokio::time::Instant> = None;
         let mut draining = false;
         loop {
-            let (max, idle_limit) = {
+            let (max, idle_limit, lease_idle) = {
                 let rt = self.shared.runtime.load();
-                (rt.config.proxy.max_allowed_packet, rt.config.proxy.client_idle_timeout)
+                (rt.config.proxy.max_allowed_packet, rt.config.proxy.client_idle_timeout, rt.config.backend.lease)
             };
-            if idle_limit != armed_for {
-                // First command, or a reload changed the limit.
-                idle_timer.as_mut().reset(last_command + idle_limit);
-                armed_for = idle_limit;
+            let idle_due = (!idle_limit.is_zero()).then(|| last_command + idle_limit);
+            let lease_due = self.lease.is_some().then(|| last_command + lease_idle);
+            let due = match (idle_due, lease_due) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+            if let Some(due) = due.filter(|d| armed.is_none_or(|a| *d < a)) {
+                timer.as_mut().reset(due);
+                armed = Some(due);
             }
             let Session { client, held, status, .. } = self;
             let in_trans = *status & STATUS_IN_TRANS != 0;
@@ -178,8 +196,8 @@ impl Session {
                 p = client.read_packet(max) => Wake::Packet(p),
                 // Made afresh while draining, so the grace counts from the
                 // session's last command.
-                _ = tokio::time::sleep(DRAIN_IDLE_GRACE), if draining && !in_trans => Wake::Shutdown,
-                _ = &mut idle_timer, if !idle_limit.is_zero() => Wake::Idle,
+                _ = drain_grace(), if draining && !in_trans => Wake::Shutdown,
+                _ = &mut timer, if armed.is_some() => Wake::Timer,
                 given = handle.signalled(if draining { SIGNAL_KILLED } else { SIGNAL_KILLED | SIGNAL_SHUTDOWN }) => {
                     if given & SIGNAL_KILLED != 0 { Wake::Killed } else { Wake::Draining }
                 }
@@ -195,11 +213,18 @@ impl Session {
                 }
                 Wake::Shutdown => return End::Shutdown,
                 Wake::Killed => return End::Killed,
-                Wake::Idle if last_command.elapsed() < idle_limit => {
-                    idle_timer.as_mut().reset(last_command + idle_limit);
+                Wake::Timer => {
+                    armed = None;
+                    let now = tokio::time::Instant::now();
+                    if lease_due.is_some_and(|d| d <= now) {
+                        self.lease = None;
+                        self.handle.clear_backend();
+                    }
+                    if idle_due.is_some_and(|d| d <= now) {
+                        return End::Error("idle longer than proxy.client_idle_timeout".into());
+                    }
                     continue;
                 }
-                Wake::Idle => return End::Error("idle longer than proxy.client_idle_timeout".into()),
                 Wake::BackendGone(_) if handle.killing.load(Ordering::Relaxed) => return End::Killed,
                 Wake::BackendGone(gone) => {
                     // Pass on what the server said (it may say why it closes) so the

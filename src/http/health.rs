@@ -89,6 +89,7 @@ mod tests {
             read_only: None,
             gtid: None,
             conn_used: 0,
+            conn_leased: 0,
             conn_idle: 0,
             sessions: 0,
             queries: 0,

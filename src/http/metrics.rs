@@ -75,7 +75,7 @@ impl Collector for Live {
             u32::from(verdict(&s, Need::Read).is_ok()),
         )?;
 
-        let server_gauges: [Series<i64>; 8] = [
+        let server_gauges: [Series<i64>; 9] = [
             ("rwsplit_server_up", "1 when the health checks say UP", |r| i64::from(r.state == State::Up)),
             ("rwsplit_server_state_pending", "1 while a state change is pending (UP 1/3, DOWN 1/2)", |r| {
                 i64::from(r.pending())
@@ -85,6 +85,9 @@ impl Collector for Live {
             ("rwsplit_server_weight", "Configured read weight", |r| i64::from(r.weight)),
             ("rwsplit_server_connections_in_use", "Pooled connections lent to sessions", |r| r.conn_used as i64),
             ("rwsplit_server_connections_idle", "Pooled connections idle", |r| r.conn_idle as i64),
+            ("rwsplit_server_connections_leased", "Connections in use kept by sessions between reads (leases)", |r| {
+                r.conn_leased as i64
+            }),
             ("rwsplit_server_sessions", "Client sessions holding a connection to the server", |r| r.sessions as i64),
         ];
         for (name, help, value) in server_gauges {

@@ -50,6 +50,8 @@ pub struct ServerRow {
     pub gtid: Option<String>,
     pub conn_used: usize,
     pub conn_idle: usize,
+    /// Of `conn_used`, connections sessions keep between reads (leases).
+    pub conn_leased: usize,
     /// Client sessions holding a connection to this server now.
     pub sessions: usize,
     pub queries: u64,
@@ -140,6 +142,7 @@ impl Snapshot {
                     gtid: facts.map(|f| if f.read_only { f.gtid_slave_pos.clone() } else { f.gtid_binlog_pos.clone() }),
                     conn_used: s.pool.in_use(),
                     conn_idle: s.pool.idle_count(),
+                    conn_leased: s.pool.leases.load(std::sync::atomic::Ordering::Relaxed),
                     sessions: sessions[i],
                     queries: stats.queries.load(Ordering::Relaxed),
                     errors: stats.errors.load(Ordering::Relaxed),
