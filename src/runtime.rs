@@ -83,7 +83,27 @@ impl Server {
 
     /// Skips the server for reads for `for_`, after it failed to connect.
     pub fn mark_down(&self, for_: Duration) {
-        self.down_until_ms.store(now_ms() + for_.as_millis() as u64, Ordering::Relaxed);
+        let until = now_ms() + for_.as_millis() as u64;
+        self.down_until_ms.store(until, Ordering::Relaxed);
+        LATEST_DOWN_UNTIL_MS.fetch_max(until, Ordering::AcqRel);
+        crate::balance::placement_changed();
+    }
+}
+
+/// When the last `mark_down` runs out (ms since start; 0: none pending). Its
+/// end changes placement as its start did, but nothing happens then: the
+/// first session to ask after it notices.
+static LATEST_DOWN_UNTIL_MS: AtomicU64 = AtomicU64::new(0);
+
+/// Bumps the placement epoch once the pending marks have run out; reads the
+/// clock only while one is pending.
+pub fn expire_down_marks() {
+    let until = LATEST_DOWN_UNTIL_MS.load(Ordering::Acquire);
+    if until != 0
+        && now_ms() >= until
+        && LATEST_DOWN_UNTIL_MS.compare_exchange(until, 0, Ordering::AcqRel, Ordering::Relaxed).is_ok()
+    {
+        crate::balance::placement_changed();
     }
 }
 
@@ -199,6 +219,7 @@ impl Runtime {
             tls,
         };
         rt.topology.store(Arc::new(rt.compute_topology()));
+        crate::balance::placement_changed();
         Ok(rt)
     }
 

@@ -80,7 +80,9 @@ async fn pins_and_clients_show_why_a_session_holds_its_connection() {
     let clients = admin(&proxy, "SHOW CLIENTS").expect("show clients");
     let me = row(&clients, "id", &id.to_string());
     assert_eq!(me["pins"], "", "{me:?}");
-    assert_eq!(me["server"], "NULL");
+    // Unpinned: nothing on the master; a read on the session's replica may
+    // leave that connection leased (backend.lease) until it falls silent.
+    assert!(me["server"] == "NULL" || me["server"].starts_with("replica"), "{me:?}");
     let pins = admin(&proxy, "SHOW PINS").expect("show pins");
     assert_eq!(num(row(&pins, "reason", "temporary_table"), "sessions_now"), 0);
     drop(c);

@@ -267,6 +267,7 @@ mod tests {
             use_db: None,
             digest: Arc::from(digest),
             diagnostics: false,
+            stats: Default::default(),
         })
     }
 

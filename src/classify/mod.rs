@@ -153,6 +153,8 @@ pub struct Classification {
     /// Asks about the previous statement's warnings or errors (SHOW WARNINGS,
     /// GET DIAGNOSTICS, @@warning_count): worked out once per statement shape.
     pub diagnostics: bool,
+    /// Where this shape's statistics are counted, found at its first count.
+    pub stats: crate::stats::DigestSlot,
 }
 
 /// Whether a digest asks about the previous statement's outcome.

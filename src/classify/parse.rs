@@ -135,6 +135,7 @@ pub(crate) fn classify(sql: &[u8], lexed: &Lexed, opts: &ClassifyOptions) -> Cla
         use_db: part.use_db,
         digest: Arc::from(lexed.digest.as_str()),
         diagnostics: super::is_diagnostics(&lexed.digest),
+        stats: Default::default(),
     }
 }
 

@@ -13,7 +13,7 @@ use super::session::{End, Held, Session};
 use super::tracking::{Learned, Observer};
 use crate::backend::statements::Prepared;
 use crate::backend::{BackendError, Guard};
-use crate::balance::{least_connections, lighter_elsewhere, ReadHome};
+use crate::balance::{least_connections, lighter_elsewhere, placement_epoch, ReadHome};
 use crate::classify::{Classification, Effects, StatementClass};
 use crate::config::{ClusterType, ReadAffinity};
 use crate::protocol::command::{self, response_kind, ResponseKind};
@@ -26,6 +26,10 @@ use crate::relay::{relay_reply, Relayed};
 use crate::route::{master, read_target, route, Target};
 use crate::runtime::Runtime;
 use crate::session::{Pin, ReadYourWrites};
+
+/// The least a session's frame buffer reserves: a small execution then
+/// finds room where the last one was.
+const FRAME_BUF_MIN: usize = 1024;
 
 /// How long a replica that failed to connect is skipped for reads.
 const DOWN_AFTER_CONNECT_FAILURE: std::time::Duration = std::time::Duration::from_secs(5);
@@ -431,11 +435,16 @@ impl Session {
         if !sticky || !plain_read {
             return None;
         }
+        let epoch = placement_epoch();
+        if let Some(home) = self.read_home.as_ref().filter(|_| self.home_epoch == epoch) {
+            return Some(home.server);
+        }
         let topo = rt.topology.load();
         let fit = |i: usize| topo.master != Some(i) && rt.readable_in(&topo, i);
         let homes = |i: usize| rt.servers.get(i).map_or(0, |s| s.pool.homes.load(std::sync::atomic::Ordering::Relaxed));
         if let Some(home) = &self.read_home {
             if fit(home.server) && !lighter_elsewhere(&rt.readers, home.server, homes, fit) {
+                self.home_epoch = epoch;
                 return Some(home.server);
             }
         }
@@ -443,6 +452,7 @@ impl Session {
         self.read_home = None;
         let server = least_connections(&rt.readers, homes, fit)?;
         self.read_home = rt.servers.get(server).map(|s| ReadHome::new(server, s.pool.clone()));
+        self.home_epoch = placement_epoch();
         Some(server)
     }
 
@@ -908,7 +918,7 @@ impl Session {
         }
         if let Some(c) = class {
             let on_master = rt.master_index() == Some(held.server);
-            self.shared.digests.record(&c.digest, on_master, done.elapsed, done.rows, done.failed);
+            self.shared.digests.record(&c.digest, &c.stats, on_master, done.elapsed, done.rows, done.failed);
         }
     }
 
@@ -1070,13 +1080,18 @@ impl Session {
             held.conn.io.write_payload(0, &cmd).await.map_err(|_| None)?;
         }
         let Some(st) = self.statements.by_id.get_mut(&s) else { return Err(None) };
-        // Types the client left out are put back: room for them.
+        // Types the client left out are put back: room for them. Framed in
+        // the session's buffer, whose allocation comes back once the last
+        // statement's packet is dropped: no allocation per execution.
         let capacity = payload.len() + 1 + st.types.as_ref().map_or(0, Vec::len);
-        let framed = crate::protocol::packet::frame_with(0, capacity, |out| match payload.first() {
+        let mut buf = std::mem::take(&mut self.frame_buf);
+        crate::protocol::packet::frame_into(&mut buf, 0, capacity.max(FRAME_BUF_MIN), |out| match payload.first() {
             Some(&command::COM_STMT_EXECUTE) => put_execute(out, payload, prepared.id, st.params, &mut st.types),
             _ => put_with_id(out, payload, prepared.id),
         });
-        Ok((framed.freeze(), restore))
+        let framed = buf.split().freeze();
+        self.frame_buf = buf;
+        Ok((framed, restore))
     }
 }
 

@@ -57,6 +57,10 @@ pub(super) struct Session {
     /// The replica this session's reads go to while it stays usable
     /// (`routing.read_affinity = "session"`).
     pub read_home: Option<crate::balance::ReadHome>,
+    /// The placement epoch at which `read_home` was last found right.
+    pub home_epoch: u64,
+    /// Where executions of prepared statements are framed for a backend.
+    pub frame_buf: bytes::BytesMut,
     /// The connection of the last read, kept while the session reads on
     /// from the same replica (`super::lease`).
     pub lease: Option<super::lease::Lease>,

@@ -160,7 +160,8 @@ mod tests {
     async fn stats_page_escapes_statements() {
         let shared = shared();
         let digest: Arc<str> = Arc::from("SELECT '<b>x</b>' FROM t");
-        shared.digests.record(&digest, false, std::time::Duration::from_micros(10), 1, false);
+        let slot = crate::stats::DigestSlot::default();
+        shared.digests.record(&digest, &slot, false, std::time::Duration::from_micros(10), 1, false);
         let page = stats::page(&shared, Some(5));
         assert!(page.contains("SELECT &#39;&lt;b&gt;x&lt;/b&gt;&#39; FROM t"), "{page}");
         assert!(!page.contains("<b>x</b>"));

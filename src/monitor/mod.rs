@@ -84,6 +84,7 @@ pub fn publish(rt: &Runtime, shared: &Shared) {
         );
     }
     rt.topology.store(Arc::new(next));
+    crate::balance::placement_changed();
     shared.topology_changed.notify_waiters();
 }
 

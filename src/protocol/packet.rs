@@ -119,23 +119,23 @@ pub fn write_packet(out: &mut BytesMut, mut seq: u8, payload: &[u8]) -> u8 {
     }
 }
 
-/// One packet of sequence id `seq` whose payload `build` appends, framed in
-/// a single buffer: the payload is written after room for the header, not
-/// copied into a packet afterwards. A payload of `MAX_PAYLOAD` or more is
-/// split as `write_packet` splits it.
-pub fn frame_with(seq: u8, capacity: usize, build: impl FnOnce(&mut BytesMut)) -> BytesMut {
-    let mut out = BytesMut::with_capacity(HEADER_LEN + capacity);
+/// Appends one packet of sequence id `seq` whose payload `build` appends to
+/// `out`: the payload is written after room for the header, not copied into a
+/// packet afterwards, and `out` may be a buffer kept for reuse. A payload of
+/// `MAX_PAYLOAD` or more is split as `write_packet` splits it.
+pub fn frame_into(out: &mut BytesMut, seq: u8, capacity: usize, build: impl FnOnce(&mut BytesMut)) {
+    let start = out.len();
+    out.reserve(HEADER_LEN + capacity);
     out.put_slice(&[0; HEADER_LEN]);
-    build(&mut out);
-    let len = out.len() - HEADER_LEN;
+    build(out);
+    let len = out.len() - start - HEADER_LEN;
     if len < MAX_PAYLOAD {
-        out[..HEADER_LEN].copy_from_slice(&[len as u8, (len >> 8) as u8, (len >> 16) as u8, seq]);
-        return out;
+        out[start..start + HEADER_LEN].copy_from_slice(&[len as u8, (len >> 8) as u8, (len >> 16) as u8, seq]);
+        return;
     }
-    let payload = out.split_off(HEADER_LEN);
-    let mut split = BytesMut::new();
-    write_packet(&mut split, seq, &payload);
-    split
+    let payload = out.split_off(start + HEADER_LEN);
+    out.truncate(start);
+    write_packet(out, seq, &payload);
 }
 
 #[inline]
@@ -228,12 +228,14 @@ mod tests {
     }
 
     #[test]
-    fn frame_with_matches_write_packet() {
+    fn frame_into_appends_what_write_packet_writes() {
         for len in [0, 1, 300, MAX_PAYLOAD - 1, MAX_PAYLOAD, MAX_PAYLOAD + 7] {
             let payload: Vec<u8> = (0..len).map(|i| (i * 7) as u8).collect();
+            let mut out = BytesMut::from(&b"before"[..]);
             // A capacity too small or too large changes nothing but allocation.
-            let built = frame_with(3, len / 2, |out| out.extend_from_slice(&payload));
-            assert_eq!(built, framed(&payload, 3), "payload of {len} bytes");
+            frame_into(&mut out, 3, len / 2, |out| out.extend_from_slice(&payload));
+            assert_eq!(&out[..6], b"before");
+            assert_eq!(out[6..], framed(&payload, 3)[..], "payload of {len} bytes");
         }
     }
 

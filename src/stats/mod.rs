@@ -6,7 +6,7 @@ mod logins;
 mod snapshot;
 mod statements;
 
-pub use digests::{DigestRow, DigestStats};
+pub use digests::{DigestRow, DigestSlot, DigestStats};
 pub use logins::{Logins, Method};
 pub use snapshot::{ServerRow, Snapshot};
 pub use statements::StatementStats;
