@@ -26,11 +26,21 @@
 #      each run is sysbench --db-ps-mode=auto --histogram=on; the first round of a
 #      case and target starts with a WARMUP-second run that is not measured.
 #      Around each measured run the proxy's utime+stime (/proc/PID/stat) is read;
-#   4. prints one table (median tps and p95 over rounds, ratios to direct and to
+#   4. the latency probe (benches/latency.c, built with gcc against Connector/C):
+#      one client thread running sysbench's point select as a prepared statement
+#      against the three targets in turn, LATENCY_BLOCK statements at a time,
+#      LATENCY_STATEMENTS per target and round, ROUNDS rounds; per-statement
+#      p50/p95 of each target, and what each proxy adds (proxy - direct, per
+#      round, median);
+#   5. prints one table (median tps and p95 over rounds, ratios to direct and to
 #      HAProxy, proxy CPU µs per statement = CPU time over all rounds / sysbench's
-#      statement count), the latency rwsplit and HAProxy add at 1 thread (p50 and
-#      p95 from the histogram, proxy minus direct per round, median), the RSS per
-#      idle client, and one PASS/FAIL line per target.
+#      statement count), the tps ratio to HAProxy per round (the runs of a round
+#      are back to back) and its median, the latency rwsplit and HAProxy add at 1
+#      thread (from sysbench's histograms, proxy minus direct per round, median;
+#      and from the probe), the RSS per idle client, and one PASS/FAIL line per
+#      target. The tps targets use the median of the per-round ratios, the
+#      latency targets the probe (docs/performance.md says why); both other
+#      readings are printed next to them.
 #
 # Targets, rwsplit against HAProxy in the same run (issue 8):
 #   tps >= 0.95x on oltp_point_select (every case with more than 1 thread) and on
@@ -48,6 +58,8 @@
 #   CASES ["oltp_point_select:T... oltp_read_only_skip_trx:THREADS oltp_read_write:THREADS"]
 #                  workload:threads pairs; a workload is a sysbench script, or one
 #                  with the suffix _skip_trx (run with --skip_trx=on)
+#   LATENCY_STATEMENTS [20000]  probe statements per target and round (0: no probe)
+#   LATENCY_BLOCK [50]  probe statements in a row on one target
 #   IDLE_CLIENTS [2000]  idle connections for the RSS measurement (0: skip it)
 #   IDLE_TARGETS ["rwsplit haproxy"]  proxies whose RSS per idle client is measured
 #   PYTHON [/usr/bin/python3]  an interpreter that imports pymysql
@@ -71,6 +83,8 @@ for t in $POINT_THREADS; do default_cases+="oltp_point_select:$t "; done
 default_cases+="oltp_read_only_skip_trx:$THREADS oltp_read_write:$THREADS"
 read -r -a CASES <<<"${CASES:-$default_cases}"
 IDLE_CLIENTS="${IDLE_CLIENTS:-2000}"
+LATENCY_STATEMENTS="${LATENCY_STATEMENTS:-20000}"
+LATENCY_BLOCK="${LATENCY_BLOCK:-50}"
 read -r -a IDLE_TARGETS <<<"${IDLE_TARGETS:-rwsplit haproxy}"
 PYTHON="${PYTHON:-/usr/bin/python3}"
 DIRECT_REPLICA_PORT="${REPLICA_PORTS[0]}"
@@ -86,6 +100,8 @@ require_tools sysbench haproxy mariadb cargo getconf "$PYTHON"
 [[ "$WARMUP" =~ ^[0-9]+$ ]] || die "WARMUP must be a non-negative integer (got '$WARMUP')"
 [[ "$ROUNDS" =~ ^[1-9][0-9]*$ ]] || die "ROUNDS must be a positive integer (got '$ROUNDS')"
 [[ "$IDLE_CLIENTS" =~ ^[0-9]+$ ]] || die "IDLE_CLIENTS must be a non-negative integer (got '$IDLE_CLIENTS')"
+[[ "$LATENCY_STATEMENTS" =~ ^[0-9]+$ ]] || die "LATENCY_STATEMENTS must be a non-negative integer (got '$LATENCY_STATEMENTS')"
+[[ "$LATENCY_BLOCK" =~ ^[1-9][0-9]*$ ]] || die "LATENCY_BLOCK must be a positive integer (got '$LATENCY_BLOCK')"
 ((${#CASES[@]} > 0)) || die "no CASES"
 for c in "${CASES[@]}"; do
     [[ "$c" =~ ^([a-z_]+):([1-9][0-9]*)$ ]] || die "bad case '$c' (want workload:threads, e.g. oltp_point_select:16)"
@@ -110,6 +126,14 @@ bench_cleanup_hook() {
     fi
 }
 bench_cluster_and_build
+LATENCY_BIN=""
+if ((LATENCY_STATEMENTS > 0)); then
+    require_tools gcc mariadb_config
+    LATENCY_BIN="$RESULTS_DIR/latency"
+    # shellcheck disable=SC2046 # mariadb_config prints several flags
+    gcc -O2 -Wall -o "$LATENCY_BIN" benches/latency.c $(mariadb_config --cflags --libs) \
+        || die "could not build benches/latency.c (libmariadb-dev and gcc: scripts/install-deps.sh)"
+fi
 bench_dataset
 start_haproxy
 start_rwsplit
@@ -224,9 +248,28 @@ for c in "${CASES[@]}"; do
     done
 done
 
-# --- 4. report -------------------------------------------------------------------------
+# --- 4. latency probe ------------------------------------------------------------------
+# "name|round|p50" etc., in µs.
+declare -A PROBE=()
+if [[ -n "$LATENCY_BIN" ]]; then
+    for ((round = 1; round <= ROUNDS; round++)); do
+        require_running haproxy
+        require_running rwsplit
+        out="$RESULTS_DIR/latency.$round.txt"
+        log "latency probe, round $round/$ROUNDS: $LATENCY_STATEMENTS point selects per target, $LATENCY_BLOCK at a time"
+        "$LATENCY_BIN" 127.0.0.1 "$DB_USER" "$DB_PASS" "$DB_NAME" "$TABLES" "$TABLE_SIZE" "$LATENCY_STATEMENTS" "$LATENCY_BLOCK" \
+            "direct:$DIRECT_REPLICA_PORT" "haproxy:$HAPROXY_REPLICA_PORT" "rwsplit:$RWSPLIT_PORT" >"$out" 2>&1 \
+            || { cat "$out" >&2; die "the latency probe failed (see $out)"; }
+        while read -r name rest; do
+            for field in $rest; do PROBE[$name|$round|${field%%=*}]="${field#*=}"; done
+        done <"$out"
+        log "  $(paste -sd';' "$out")"
+    done
+fi
+
+# --- 5. report -------------------------------------------------------------------------
 # Over rounds: median tps and p95, summed errors, CPU over all statements.
-declare -A TPS=() P95=() ERRS=() CPU_US=() SRV_US=() ROUND_TPS=()
+declare -A TPS=() P95=() ERRS=() CPU_US=() SRV_US=() ROUND_TPS=() PAIRED=() PAIRED_ROUNDS=()
 for c in "${CASES[@]}"; do
     for target in "${TARGETS[@]}"; do
         k="$c|$target"
@@ -243,6 +286,14 @@ for c in "${CASES[@]}"; do
             codes+="${R_CODES[$key]:+,${R_CODES[$key]}}"
         done
         TPS[$k]="$(median "${tps[@]}")"
+        if [[ "$target" == rwsplit ]]; then
+            paired=()
+            for ((round = 1; round <= ROUNDS; round++)); do
+                paired+=("$(ratio "${R_TPS[$c|rwsplit|$round]:-}" "${R_TPS[$c|haproxy|$round]:-}")")
+            done
+            PAIRED[$c]="$(median "${paired[@]}")"
+            PAIRED_ROUNDS[$c]="${paired[*]}"
+        fi
         P95[$k]="$(median "${p95[@]}")"
         ROUND_TPS[$k]=""
         for v in "${tps[@]}"; do ROUND_TPS[$k]+="${ROUND_TPS[$k]:+ }${v:--}"; done
@@ -277,6 +328,24 @@ if [[ -n "$LAT_CASE" ]]; then
     done
 fi
 
+# The probe's numbers per target: median over rounds of p50/p95 (µs), and of
+# what each proxy adds (proxy - direct in the same round).
+declare -A PROBE_MED=() PROBE_ADDED=()
+if [[ -n "$LATENCY_BIN" ]]; then
+    for target in "${TARGETS[@]}"; do
+        for p in p50 p95; do
+            vals=() added=()
+            for ((round = 1; round <= ROUNDS; round++)); do
+                v="${PROBE[$target|$round|$p]:-}" d="${PROBE[direct|$round|$p]:-}"
+                vals+=("$v")
+                if [[ -n "$v" && -n "$d" ]]; then added+=("$(awk -v a="$v" -v b="$d" 'BEGIN { printf "%.1f", a - b }')"); fi
+            done
+            PROBE_MED[$target|$p]="$(median "${vals[@]}")"
+            PROBE_ADDED[$target|$p]="$(median "${added[@]}")"
+        done
+    done
+fi
+
 # One target line: | what | rwsplit | HAProxy | ratio | required | result |.
 # `cmp` is ">=" (ratio at least `limit`) or "<=" (at most).
 verdict() { # what rwsplit haproxy cmp limit [unit-free: ratio is rwsplit/haproxy]
@@ -291,15 +360,31 @@ verdict() { # what rwsplit haproxy cmp limit [unit-free: ratio is rwsplit/haprox
     fi
     printf '| %s | %s | %s | %s | %s %s | %s |\n' "$what" "${r:--}" "${h:--}" "$q" "$cmp" "$limit" "$result"
 }
-# Added latency: the ratio is meaningless when HAProxy added nothing measurable.
+# tps: the median of the per-round ratios (ratio of the medians alongside).
+tps_verdict() { # case
+    local c=$1 q="${PAIRED[$1]:-}" result
+    if [[ -z "$q" ]]; then
+        verdict "tps ${c%:*}, $(threads_label "${c##*:}")" "${TPS[$c|rwsplit]:-}" "${TPS[$c|haproxy]:-}" ">=" "$TPS_MIN"
+        return
+    fi
+    result=FAIL
+    awk -v q="$q" -v l="$TPS_MIN" 'BEGIN { exit !(q >= l) }' && result=PASS
+    printf '| tps %s, %s (median of per-round ratios; ratio of medians %s) | %s | %s | %s | >= %s | %s |\n' "${c%:*}" \
+        "$(threads_label "${c##*:}")" "$(ratio "${TPS[$c|rwsplit]:-}" "${TPS[$c|haproxy]:-}")" "${TPS[$c|rwsplit]:-}" \
+        "${TPS[$c|haproxy]:-}" "$q" "$TPS_MIN" "$result"
+}
+
+# Added latency (the probe's when it ran, in µs; else sysbench's, in ms): the
+# ratio is meaningless when HAProxy added nothing measurable.
 latency_verdict() { # p
-    local r="${ADDED[rwsplit|$1]:-}" h="${ADDED[haproxy|$1]:-}"
+    local r="${ADDED[rwsplit|$1]:-}" h="${ADDED[haproxy|$1]:-}" unit=ms
+    if [[ -n "$LATENCY_BIN" ]]; then r="${PROBE_ADDED[rwsplit|p$1]:-}" h="${PROBE_ADDED[haproxy|p$1]:-}" unit=µs; fi
     if [[ -n "$r" && -n "$h" ]] && awk -v h="$h" 'BEGIN { exit !(h <= 0) }'; then
         local result=FAIL
         awk -v r="$r" 'BEGIN { exit !(r <= 0) }' && result=PASS
-        printf '| added p%s latency at 1 thread, ms | %s | %s | - (HAProxy added none) | <= %s | %s |\n' "$1" "$r" "$h" "$LATENCY_MAX" "$result"
+        printf '| added p%s latency at 1 thread, %s | %s | %s | - (HAProxy added none) | <= %s | %s |\n' "$1" "$unit" "$r" "$h" "$LATENCY_MAX" "$result"
     else
-        verdict "added p$1 latency at 1 thread, ms" "$r" "$h" "<=" "$LATENCY_MAX"
+        verdict "added p$1 latency at 1 thread, $unit" "$r" "$h" "<=" "$LATENCY_MAX"
     fi
 }
 
@@ -326,9 +411,10 @@ latency_verdict() { # p
     done
     if ((ROUNDS > 1)); then
         echo
-        echo "tps per round:"
+        echo "tps per round, and rwsplit/HAProxy per round (the runs of a round are back to back):"
         for c in "${CASES[@]}"; do
             for target in "${TARGETS[@]}"; do echo "- $c $target: ${ROUND_TPS[$c|$target]}"; done
+            echo "- $c rwsplit/haproxy: ${PAIRED_ROUNDS[$c]:--} (median ${PAIRED[$c]:--})"
         done
     fi
     if [[ -n "$LAT_CASE" ]]; then
@@ -341,6 +427,20 @@ latency_verdict() { # p
             a50="${ADDED[$target|50]:--}" a95="${ADDED[$target|95]:--}"
             [[ "$target" != direct ]] || { a50=- a95=-; }
             printf '| %s | %s | %s | %s | %s |\n' "$(label_of "$LAT_CASE" "$target")" "${LAT[$target|50]:--}" "${LAT[$target|95]:--}" "$a50" "$a95"
+        done
+    fi
+    if [[ -n "$LATENCY_BIN" ]]; then
+        echo
+        echo "Latency probe at 1 thread (benches/latency.c: prepared point selects, the targets in turn $LATENCY_BLOCK at a time," \
+            "$LATENCY_STATEMENTS per target and round; µs, medians over $ROUNDS round(s); added = proxy - direct per round):"
+        echo
+        echo "| target | p50 | p95 | added p50 | added p95 |"
+        echo "|---|---:|---:|---:|---:|"
+        for target in "${TARGETS[@]}"; do
+            a50="${PROBE_ADDED[$target|p50]:--}" a95="${PROBE_ADDED[$target|p95]:--}"
+            [[ "$target" != direct ]] || { a50=- a95=-; }
+            printf '| %s | %s | %s | %s | %s |\n' "$(label_of oltp_point_select:1 "$target")" "${PROBE_MED[$target|p50]:--}" \
+                "${PROBE_MED[$target|p95]:--}" "$a50" "$a95"
         done
     fi
     if ((IDLE_CLIENTS > 0)); then
@@ -362,13 +462,13 @@ latency_verdict() { # p
     for c in "${CASES[@]}"; do
         wl="${c%:*}" threads="${c##*:}"
         if [[ "$wl" == oltp_read_only_skip_trx || ("$wl" == oltp_point_select && "$threads" -gt 1) ]]; then
-            verdict "tps $wl, $(threads_label "$threads")" "${TPS[$c|rwsplit]:-}" "${TPS[$c|haproxy]:-}" ">=" "$TPS_MIN"
+            tps_verdict "$c"
         fi
     done
     for c in "${CASES[@]}"; do
         verdict "CPU µs/statement ${c%:*}, $(threads_label "${c##*:}")" "${CPU_US[$c|rwsplit]:-}" "${CPU_US[$c|haproxy]:-}" "<=" "$CPU_MAX"
     done
-    if [[ -n "$LAT_CASE" ]]; then
+    if [[ -n "$LAT_CASE" || -n "$LATENCY_BIN" ]]; then
         latency_verdict 50
         latency_verdict 95
     fi

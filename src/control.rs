@@ -140,7 +140,7 @@ pub async fn apply(shared: &Arc<Shared>, config: Config, why: &str) -> Result<()
     // Bind before the swap: a listen address that cannot be bound rejects the
     // config before anything changed; the old address is released only afterwards.
     let changed = bind_changed(&shared.control, &listeners, &config).await?;
-    shared.runtime.store(Arc::new(runtime));
+    shared.set_runtime(Arc::new(runtime));
     install(shared, &mut listeners, changed, &config);
     shared.control.reloads.fetch_add(1, Ordering::Relaxed);
     shared.monitor_wake.notify_one();

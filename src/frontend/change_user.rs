@@ -13,7 +13,7 @@ use crate::session::{Pins, Replayable};
 
 impl Session {
     pub(super) async fn change_user(&mut self, payload: &[u8], seq: u8) -> Result<(), End> {
-        let rt = self.shared.runtime.load_full();
+        let rt = self.current_runtime().clone();
         let Ok(cu) = ChangeUser::parse(payload, self.capabilities) else {
             let err = ErrPacket::new(code::ER_UNKNOWN_COM_ERROR, "08S01", "Unknown command");
             self.reply_err(seq, &err).await?;

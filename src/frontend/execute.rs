@@ -53,10 +53,7 @@ impl Session {
     }
 
     async fn execute_once(&mut self, raw: Bytes, payload: Bytes, reply_seq: u8, retry: bool) -> Result<(), End> {
-        let rt = self.shared.runtime.load_full();
-        if !Arc::ptr_eq(&rt, &self.runtime) {
-            self.follow_reload(rt.clone());
-        }
+        let rt = self.current_runtime().clone();
         let started = std::time::Instant::now();
         let cmd = payload.first().copied().unwrap_or(0xFF);
         let mut stmt = None;
@@ -826,6 +823,20 @@ impl Session {
     /// translated through the pools (carried over by address). A connection on
     /// a server the reload removed stays held until its pin ends (open
     /// transactions finish where they started), under an index no server has.
+    /// The runtime for this command: the session's own, unless a reload
+    /// published another since (then the session follows it).
+    pub(super) fn current_runtime(&mut self) -> &Arc<Runtime> {
+        let version = self.shared.runtime_version.load(std::sync::atomic::Ordering::Acquire);
+        if version != self.runtime_version {
+            let rt = self.shared.runtime.load_full();
+            if !Arc::ptr_eq(&rt, &self.runtime) {
+                self.follow_reload(rt);
+            }
+            self.runtime_version = version;
+        }
+        &self.runtime
+    }
+
     fn follow_reload(&mut self, new: Arc<Runtime>) {
         let old = std::mem::replace(&mut self.runtime, new.clone());
         let map = |i: usize| {
@@ -1036,7 +1047,7 @@ impl Session {
         s: u32,
         payload: &[u8],
     ) -> Result<(Bytes, Option<Vec<Bytes>>), Option<Vec<u8>>> {
-        let max = self.shared.runtime.load().config.routing.max_prepared_per_connection;
+        let max = self.runtime.config.routing.max_prepared_per_connection;
         let Some(st) = self.statements.by_id.get_mut(&s) else { return Err(None) };
         let executing = payload.first() == Some(&command::COM_STMT_EXECUTE);
         let watch = executing && held.conn.cache_metadata();

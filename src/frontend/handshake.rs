@@ -42,6 +42,9 @@ pub(super) async fn handshake(
     id: u32,
 ) -> Option<Session> {
     let started = tokio::time::Instant::now();
+    // The version first: a reload between the two reads then shows as one
+    // at the first command, never the other way round.
+    let runtime_version = shared.runtime_version.load(std::sync::atomic::Ordering::Acquire);
     let rt = shared.runtime.load_full();
     let greeting = greeting_for(&rt, id);
     let mut scramble = [0u8; 20];
@@ -189,6 +192,7 @@ pub(super) async fn handshake(
         killed_self: false,
         statements: Default::default(),
         runtime: rt.clone(),
+        runtime_version,
         // A second before handshake_timeout, so the client gets the reason.
         login_deadline: Some(
             started + rt.config.proxy.handshake_timeout.saturating_sub(std::time::Duration::from_secs(1)),

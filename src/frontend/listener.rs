@@ -2,7 +2,7 @@
 //! runs out of file descriptors, and a drain on shutdown.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -21,7 +21,11 @@ const DIGEST_STATS_CAPACITY: usize = 10_000;
 
 /// State every session shares: the runtime snapshot and process-wide counters.
 pub struct Shared {
+    /// Replaced only through `set_runtime`, which also bumps `runtime_version`.
     pub runtime: ArcSwap<Runtime>,
+    /// Bumped after every replacement of `runtime`: a session checks this one
+    /// atomic per command instead of loading the snapshot.
+    pub runtime_version: AtomicU64,
     next_connection_id: AtomicU32,
     active: AtomicUsize,
     idle_notify: Notify,
@@ -47,6 +51,7 @@ impl Shared {
     pub fn new(runtime: Runtime, shutdown: watch::Receiver<bool>, config_path: std::path::PathBuf) -> Arc<Self> {
         Arc::new(Self {
             runtime: ArcSwap::from_pointee(runtime),
+            runtime_version: AtomicU64::new(0),
             next_connection_id: AtomicU32::new(1),
             active: AtomicUsize::new(0),
             idle_notify: Notify::new(),
@@ -77,6 +82,12 @@ impl Shared {
             .iter()
             .find(|h| h.value().backend().is_some_and(|(_, tid)| u64::from(tid) == id))
             .map(|h| (*h.key(), h.value().clone()))
+    }
+
+    /// Publishes a new runtime snapshot (a reload).
+    pub fn set_runtime(&self, runtime: Arc<Runtime>) {
+        self.runtime.store(runtime);
+        self.runtime_version.fetch_add(1, Ordering::Release);
     }
 
     /// Tells every session that shutdown began (after the shutdown watch

@@ -70,6 +70,8 @@ pub(super) struct Session {
     pub statements: super::prepared::Statements,
     /// The runtime the session's server indexes refer to.
     pub runtime: Arc<crate::runtime::Runtime>,
+    /// `Shared::runtime_version` when `runtime` was current.
+    pub runtime_version: u64,
     /// While logging in: waits for a master end by then.
     pub login_deadline: Option<tokio::time::Instant>,
 }
@@ -181,8 +183,8 @@ impl Session {
         let mut draining = false;
         loop {
             let (max, idle_limit, lease_idle) = {
-                let rt = self.shared.runtime.load();
-                (rt.config.proxy.max_allowed_packet, rt.config.proxy.client_idle_timeout, rt.config.backend.lease)
+                let rt = &self.current_runtime().config;
+                (rt.proxy.max_allowed_packet, rt.proxy.client_idle_timeout, rt.backend.lease)
             };
             let idle_due = (!idle_limit.is_zero()).then(|| last_command + idle_limit);
             let lease_due = self.lease.is_some().then(|| last_command + lease_idle);
