@@ -42,6 +42,10 @@ DB_NAME=sbtest
 START_DEADLINE=30 # seconds for a proxy to accept connections
 STOP_DEADLINE=15  # seconds for a proxy to exit on SIGTERM before SIGKILL
 CLK_TCK="$(getconf CLK_TCK)"
+# Commands the proxies are started under (benches/callgrind.sh: valgrind);
+# the process keeps the PID either way.
+HAPROXY_WRAP=()
+RWSPLIT_WRAP=()
 
 log() { printf '%s: %s\n' "$BENCH_NAME" "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
@@ -346,7 +350,7 @@ start_haproxy() {
     sed -E "s/^([[:space:]]*server[[:space:]]+rwsplit[[:space:]]+127\.0\.0\.1:)[0-9]+/\1$RWSPLIT_PORT/" \
         "$HAPROXY_CFG_SRC" >"$cfg"
     haproxy -c -q -f "$cfg" >&2 || die "invalid $HAPROXY_CFG_SRC"
-    haproxy -f "$cfg" -db >"$RESULTS_DIR/haproxy.log" 2>&1 &
+    "${HAPROXY_WRAP[@]}" haproxy -f "$cfg" -db >"$RESULTS_DIR/haproxy.log" 2>&1 &
     PID_OF[haproxy]=$!
     wait_ready haproxy "${PID_OF[haproxy]}" "$HAPROXY_PORT" "$RESULTS_DIR/haproxy.log"
     wait_ready haproxy "${PID_OF[haproxy]}" "$HAPROXY_REPLICA_PORT" "$RESULTS_DIR/haproxy.log"
@@ -363,7 +367,7 @@ start_rwsplit() {
         -e "s/^listen[[:space:]]*=[[:space:]]*\"127.0.0.1:6032\"/listen = \"\"/" \
         -e "s/^listen[[:space:]]*=[[:space:]]*\"127.0.0.1:8080\"/listen = \"\"/" config/rwsplit.toml >"$cfg"
     grep -q "^listen = \"127.0.0.1:$RWSPLIT_PORT\"" "$cfg" || die "could not set listen in the rwsplit config copy"
-    RWSPLIT_LOG="$RWSPLIT_LOG" "$RWSPLIT_BIN" --config "$cfg" >"$RESULTS_DIR/rwsplit.log" 2>&1 &
+    RWSPLIT_LOG="$RWSPLIT_LOG" "${RWSPLIT_WRAP[@]}" "$RWSPLIT_BIN" --config "$cfg" >"$RESULTS_DIR/rwsplit.log" 2>&1 &
     PID_OF[rwsplit]=$!
     wait_ready rwsplit "${PID_OF[rwsplit]}" "$RWSPLIT_PORT" "$RESULTS_DIR/rwsplit.log"
     log "rwsplit pid ${PID_OF[rwsplit]} on :$RWSPLIT_PORT (RWSPLIT_LOG=$RWSPLIT_LOG)"
