@@ -105,6 +105,11 @@ impl SessionHandle {
         self.waker.wake();
     }
 
+    /// The signals given so far.
+    pub fn signals(&self) -> u8 {
+        self.signals.load(Ordering::SeqCst)
+    }
+
     /// Completes with the signals in `mask` that have been given.
     pub fn signalled(&self, mask: u8) -> impl Future<Output = u8> + '_ {
         std::future::poll_fn(move |cx| {

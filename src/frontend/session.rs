@@ -196,20 +196,36 @@ impl Session {
                 timer.as_mut().reset(due);
                 armed = Some(due);
             }
+            let signals = if draining { SIGNAL_KILLED } else { SIGNAL_KILLED | SIGNAL_SHUTDOWN };
             let Session { client, held, status, .. } = self;
             let in_trans = *status & STATUS_IN_TRANS != 0;
-            let wake = tokio::select! {
+            // Biased, the client's packet first: when it is there the other
+            // branches are not polled at all (a timer poll and a waker
+            // registration each, per command). The signals, which the client
+            // could otherwise starve by never letting the read wait, are
+            // looked at first, with one load.
+            let given = handle.signals() & signals;
+            let wake = if given != 0 {
+                if given & SIGNAL_KILLED != 0 {
+                    Wake::Killed
+                } else {
+                    Wake::Draining
+                }
+            } else {
+                tokio::select! {
+                biased;
                 p = client.read_packet(max) => Wake::Packet(p),
                 // Made afresh while draining, so the grace counts from the
                 // session's last command.
                 _ = drain_grace(), if draining && !in_trans => Wake::Shutdown,
                 _ = &mut timer, if armed.is_some() => Wake::Timer,
-                given = handle.signalled(if draining { SIGNAL_KILLED } else { SIGNAL_KILLED | SIGNAL_SHUTDOWN }) => {
+                given = handle.signalled(signals) => {
                     if given & SIGNAL_KILLED != 0 { Wake::Killed } else { Wake::Draining }
                 }
                 // Between commands a server says nothing; if a held connection
                 // speaks or closes, it is going away (KILL, wait_timeout).
                 gone = backend_gone(held) => Wake::BackendGone(gone),
+                }
             };
             let packet = match wake {
                 Wake::Packet(p) => p,
