@@ -72,6 +72,8 @@ pub struct PoolKey {
     pub user: String,
 }
 
+static NEXT_CONN_UID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
 pub struct BackendConn {
     pub io: PacketStream,
     pub server: Arc<ServerAddr>,
@@ -89,6 +91,9 @@ pub struct BackendConn {
     pub session: ConnSession,
     /// Statements prepared on this connection.
     pub statements: super::statements::StatementCache,
+    /// Unique for the process's life (thread ids repeat across servers and
+    /// restarts): what a client statement remembers its backend statement by.
+    pub uid: u64,
     /// The session that checked the connection out last (0: none).
     pub last_owner: u32,
     /// What a fresh session on this server tracks (CLIENT_SESSION_TRACK): what a
@@ -201,6 +206,7 @@ impl BackendConn {
             session: ConnSession { state: params.initial_state(), unknown: false },
             statements: Default::default(),
             last_owner: 0,
+            uid: NEXT_CONN_UID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             tracking_defaults,
         };
         let ok = conn.finish_auth(plugin, &params.password).await?;

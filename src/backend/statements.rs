@@ -23,9 +23,17 @@ pub struct Prepared {
 pub struct StatementCache {
     by_sql: HashMap<Bytes, (Prepared, u64), foldhash::fast::RandomState>,
     tick: u64,
+    /// Changes with every change to the statements (added, closed,
+    /// metadata): a `Prepared` remembered at one generation is still this
+    /// connection's at the same generation (see `ClientStmt::on`).
+    generation: u64,
 }
 
 impl StatementCache {
+    pub fn generation(&self) -> u64 {
+        self.generation
+    }
+
     pub fn get(&mut self, sql: &Bytes) -> Option<Prepared> {
         self.tick += 1;
         let tick = self.tick;
@@ -39,6 +47,7 @@ impl StatementCache {
     /// within `max`.
     pub fn insert(&mut self, sql: Bytes, p: Prepared, max: usize) -> Vec<u32> {
         self.tick += 1;
+        self.generation += 1;
         let mut evicted = Vec::new();
         // The same SQL prepared again here (a client's own prepare): the
         // earlier statement is closed, not leaked on the server.
@@ -65,6 +74,7 @@ impl StatementCache {
 
     /// The server sent new column definitions for the statement.
     pub fn set_metadata(&mut self, sql: &Bytes, metadata: Option<u64>) {
+        self.generation += 1;
         if let Some((p, _)) = self.by_sql.get_mut(sql) {
             p.metadata = metadata;
         }
@@ -72,11 +82,13 @@ impl StatementCache {
 
     /// Forgets a statement (closed on the server by the caller).
     pub fn remove(&mut self, sql: &Bytes) {
+        self.generation += 1;
         self.by_sql.remove(sql);
     }
 
     /// The server forgot them all (COM_CHANGE_USER, COM_RESET_CONNECTION).
     pub fn clear(&mut self) {
+        self.generation += 1;
         self.by_sql.clear();
     }
 
@@ -106,5 +118,27 @@ mod tests {
         // Prepared again: the earlier one is to be closed.
         assert_eq!(c.insert(Bytes::from_static(b"c"), p(4), 2), vec![3]);
         assert_eq!(c.len(), 2);
+    }
+
+    #[test]
+    fn every_change_moves_the_generation_and_lookups_do_not() {
+        let mut c = StatementCache::default();
+        let p = |id| Prepared { id, params: 0, metadata: None };
+        let a = Bytes::from_static(b"a");
+        let mut seen = vec![c.generation()];
+        c.insert(a.clone(), p(1), 4);
+        seen.push(c.generation());
+        c.get(&a);
+        c.peek(&a);
+        assert_eq!(c.generation(), *seen.last().expect("one"), "reading changes nothing");
+        c.set_metadata(&a, Some(7));
+        seen.push(c.generation());
+        c.remove(&a);
+        seen.push(c.generation());
+        c.clear();
+        seen.push(c.generation());
+        let mut distinct = seen.clone();
+        distinct.dedup();
+        assert_eq!(distinct, seen, "each change a new generation");
     }
 }

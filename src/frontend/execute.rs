@@ -27,6 +27,11 @@ use crate::route::{master, read_target, route, Target};
 use crate::runtime::Runtime;
 use crate::session::{Pin, ReadYourWrites};
 
+/// A client statement executed through its remembered backend statement
+/// looks it up in full every this many executions, so that the connection's
+/// least-recently-used order sees it.
+const LRU_REFRESH: u32 = 64;
+
 /// The least a session's frame buffer reserves: a small execution then
 /// finds room where the last one was.
 const FRAME_BUF_MIN: usize = 1024;
@@ -389,6 +394,11 @@ impl Session {
         if held.conn.pool().is_down() || !held.conn.io.is_idle_and_open() {
             held.conn.poisoned = true;
             return None;
+        }
+        // Nothing set since the last statement, most of the time: no sync
+        // to run (its future alone costs more than the comparison).
+        if !held.conn.session.unknown && held.conn.session.state == self.state {
+            return Some(held);
         }
         match held.conn.sync(&self.params, &self.state).await {
             Ok(_) => Some(held),
@@ -1051,7 +1061,14 @@ impl Session {
         let Some(st) = self.statements.by_id.get_mut(&s) else { return Err(None) };
         let executing = payload.first() == Some(&command::COM_STMT_EXECUTE);
         let watch = executing && held.conn.cache_metadata();
-        let mut found = held.conn.statements.get(&st.sql);
+        let generation = held.conn.statements.generation();
+        let remembered = st.on.filter(|(uid, g, _)| *uid == held.conn.uid && *g == generation).map(|(_, _, p)| p);
+        st.on_hits = st.on_hits.wrapping_add(1);
+        let mut found = match remembered {
+            // Now and then the full lookup, which marks the statement used.
+            Some(p) if st.on_hits % LRU_REFRESH != 0 => Some(p),
+            _ => held.conn.statements.get(&st.sql),
+        };
         if let Some(p) = found.filter(|p| watch && p.metadata != st.metadata) {
             held.conn.statements.remove(&st.sql);
             close_on(held, p.id).await;
@@ -1091,6 +1108,7 @@ impl Session {
             held.conn.io.write_payload(0, &cmd).await.map_err(|_| None)?;
         }
         let Some(st) = self.statements.by_id.get_mut(&s) else { return Err(None) };
+        st.on = Some((held.conn.uid, held.conn.statements.generation(), prepared));
         // Types the client left out are put back: room for them. Framed in
         // the session's buffer, whose allocation comes back once the last
         // statement's packet is dropped: no allocation per execution.

@@ -28,11 +28,29 @@ pub(super) struct ClientStmt {
     /// statement (the prepare reply's, or an execution's): under
     /// MARIADB_CLIENT_CACHE_METADATA the client decodes rows with them.
     pub metadata: Option<u64>,
+    /// The backend statement of the last execution: (connection uid, that
+    /// connection's statement-cache generation, statement). While both match,
+    /// the next execution there needs no lookup of the SQL text (a lease
+    /// keeps the connection, so most executions match).
+    pub on: Option<(u64, u64, crate::backend::statements::Prepared)>,
+    /// Executions through `on` since the last full lookup, which also keeps
+    /// the statement's place in the connection's least-recently-used order.
+    pub on_hits: u32,
 }
 
 impl ClientStmt {
     pub fn new(sql: Bytes, class: Arc<Classification>, params: u16, metadata: Option<u64>) -> Self {
-        Self { sql, class, params, types: None, long_data: Vec::new(), long_data_refused: false, metadata }
+        Self {
+            sql,
+            class,
+            params,
+            types: None,
+            long_data: Vec::new(),
+            long_data_refused: false,
+            metadata,
+            on: None,
+            on_hits: 0,
+        }
     }
 }
 
