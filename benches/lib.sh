@@ -358,27 +358,44 @@ start_haproxy() {
 }
 
 # rwsplit (release build) with a temp copy of config/rwsplit.toml: the data
-# listener moves to $RWSPLIT_PORT; the admin port and the HTTP listener are left
-# off so a demo proxy running alongside keeps 6032 and 8080.
-start_rwsplit() {
-    local cfg="$TMP_DIR/rwsplit.toml"
-    require_free_port "$RWSPLIT_PORT"
-    sed -E -e "s/^listen[[:space:]]*=[[:space:]]*\"127.0.0.1:6033\"/listen = \"127.0.0.1:$RWSPLIT_PORT\"/" \
+# listener moves to PORT [$RWSPLIT_PORT]; the admin port and the HTTP listener
+# are left off so a demo proxy running alongside keeps 6032 and 8080. NAME [rwsplit] keys PID_OF and names the log; MODE `master_only`
+# drops the replicas from the copy, so that every statement goes to the master
+# (the setting of HAProxy's master port, for a like-for-like comparison).
+start_rwsplit() { # [NAME [PORT [MODE]]]
+    local name="${1:-rwsplit}" port="${2:-$RWSPLIT_PORT}" mode="${3:-}"
+    local cfg="$TMP_DIR/$name.toml"
+    require_free_port "$port"
+    sed -E -e "s/^listen[[:space:]]*=[[:space:]]*\"127.0.0.1:6033\"/listen = \"127.0.0.1:$port\"/" \
         -e "s/^listen[[:space:]]*=[[:space:]]*\"127.0.0.1:6032\"/listen = \"\"/" \
         -e "s/^listen[[:space:]]*=[[:space:]]*\"127.0.0.1:8080\"/listen = \"\"/" config/rwsplit.toml >"$cfg"
-    grep -q "^listen = \"127.0.0.1:$RWSPLIT_PORT\"" "$cfg" || die "could not set listen in the rwsplit config copy"
-    RWSPLIT_LOG="$RWSPLIT_LOG" "${RWSPLIT_WRAP[@]}" "$RWSPLIT_BIN" --config "$cfg" >"$RESULTS_DIR/rwsplit.log" 2>&1 &
-    PID_OF[rwsplit]=$!
-    wait_ready rwsplit "${PID_OF[rwsplit]}" "$RWSPLIT_PORT" "$RESULTS_DIR/rwsplit.log"
-    log "rwsplit pid ${PID_OF[rwsplit]} on :$RWSPLIT_PORT (RWSPLIT_LOG=$RWSPLIT_LOG)"
+    grep -q "^listen = \"127.0.0.1:$port\"" "$cfg" || die "could not set listen in the rwsplit config copy"
+    if [[ "$mode" == master_only ]]; then
+        # Each [[servers]] table up to the next table header; those with
+        # role = "replica" are left out.
+        awk '/^\[/ { flush(); inserver = ($0 == "[[servers]]") }
+             { if (inserver) { block = block $0 "\n"; if ($0 ~ /^role[[:space:]]*=[[:space:]]*"replica"/) replica = 1 }
+               else print }
+             function flush() { if (block != "" && !replica) printf "%s", block; block = ""; replica = 0 }
+             END { flush() }' "$cfg" >"$cfg.tmp" && mv "$cfg.tmp" "$cfg"
+        ! grep -q '^role = "replica"' "$cfg" || die "could not drop the replicas from the rwsplit config copy"
+        grep -q '^role = "master"' "$cfg" || die "the master-only rwsplit config copy lost its master"
+    fi
+    RWSPLIT_LOG="$RWSPLIT_LOG" "${RWSPLIT_WRAP[@]}" "$RWSPLIT_BIN" --config "$cfg" >"$RESULTS_DIR/$name.log" 2>&1 &
+    PID_OF[$name]=$!
+    wait_ready "$name" "${PID_OF[$name]}" "$port" "$RESULTS_DIR/$name.log"
+    log "$name pid ${PID_OF[$name]} on :$port (RWSPLIT_LOG=$RWSPLIT_LOG${mode:+, $mode})"
 }
 
 # Points at WARN/ERROR lines rwsplit logged during the benchmark.
 report_rwsplit_log() {
-    local n
-    n="$(grep -cE 'WARN|ERROR' "$RESULTS_DIR/rwsplit.log" || true)"
-    if ((n > 0)); then
-        log "rwsplit logged $n WARN/ERROR line(s); first ones:"
-        grep -E 'WARN|ERROR' "$RESULTS_DIR/rwsplit.log" | head -n 10 >&2 || true
-    fi
+    local n f
+    for f in "$RESULTS_DIR"/rwsplit*.log; do
+        [[ -f "$f" ]] || continue
+        n="$(grep -cE 'WARN|ERROR' "$f" || true)"
+        if ((n > 0)); then
+            log "$(basename "$f" .log) logged $n WARN/ERROR line(s); first ones:"
+            grep -E 'WARN|ERROR' "$f" | head -n 10 >&2 || true
+        fi
+    done
 }

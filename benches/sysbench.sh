@@ -14,10 +14,14 @@
 #   2. prepares database `sbtest` on the master (TABLES x TABLE_SIZE rows) unless it
 #      is already complete, then waits for every replica to reach the master's GTID
 #      position (MASTER_GTID_WAIT) so read/write splitting runs see the data;
-#   3. starts HAProxy (benches/haproxy.cfg; this script uses its master listener,
-#      127.0.0.1:6034) and rwsplit (a temp copy of config/rwsplit.toml listening on
-#      127.0.0.1:$RWSPLIT_PORT, log level from RWSPLIT_LOG, default warn); a trap
-#      stops both on any exit. Steps 1-3 are shared with benches/perf.sh and
+#   3. starts HAProxy (benches/haproxy.cfg: its master listener, 127.0.0.1:6034,
+#      for every workload, and its replica listener, :6036, round-robin, for the
+#      workloads rwsplit spreads over the replicas), rwsplit (a temp copy of
+#      config/rwsplit.toml listening on 127.0.0.1:$RWSPLIT_PORT, log level from
+#      RWSPLIT_LOG, default warn) and, for the workloads rwsplit spreads,
+#      "rwsplit_master" (the same copy without the replicas, on
+#      $RWSPLIT_MASTER_PORT: every statement classified, all of them on the
+#      master, as behind HAProxy's master port); a trap stops them on any exit. Steps 1-3 are shared with benches/perf.sh and
 #      benches/profile.sh (benches/lib.sh);
 #   4. for each workload and target: a short warm-up run, then a measured run with
 #      --db-ps-mode=auto --mysql-ignore-errors=none, recording tps, p95 latency,
@@ -29,7 +33,16 @@
 #   5. prints two markdown tables (throughput with ratios to direct and to HAProxy
 #      from the same run; per-server query counts with the replicas' share of the
 #      selects) and the rwsplit/HAProxy and rwsplit/direct ratios of the read-only
-#      workloads; exits 1 if any run had an error.
+#      workloads; exits 1 if any run had an error. "Ratio to HAProxy" compares
+#      like with like: rwsplit against HAProxy's replica port where rwsplit sends
+#      the statements to the replicas (oltp_point_select, *_skip_trx), every
+#      other target against its master port. The topology has a cost of its own:
+#      on two cores one server taking everything spends less CPU per statement
+#      than two replicas sharing it, whichever proxy is in front (in perf.sh's
+#      runs the servers spend about 23 µs per point select when one takes the
+#      load, 40 between two), so rwsplit splitting reads against HAProxy in
+#      front of the master alone would charge the replicas' CPU to the proxy;
+#      rwsplit_master against haproxy measures the proxy alone in that setting.
 #
 # Workloads (WORKLOADS): a sysbench Lua script name, or one with the suffix
 # `_skip_trx`, which runs that script with `--skip_trx=on`:
@@ -43,7 +56,9 @@
 #   oltp_read_only_skip_trx  the same reads without BEGIN/COMMIT (autocommit), so
 #                            rwsplit spreads them over the replicas;
 #   oltp_read_write          reads and writes in BEGIN ... COMMIT: all on the master.
-# Direct and HAProxy runs put every statement on the master by construction.
+# Direct, "haproxy" and "rwsplit_master" runs put every statement on the master
+# by construction; "haproxy_replicas" runs (the workloads rwsplit splits) put
+# them on the replicas.
 #
 # The per-server counters are global. A replica's Com_insert/update/delete also
 # count replication applying the master's row events, so "writes" is about the
@@ -67,7 +82,7 @@
 #                      "none" makes any error fail the run
 #   THREADS [16]       sysbench threads             TABLES [4]   TABLE_SIZE [10000]
 #   WORKLOADS ["oltp_point_select oltp_read_only oltp_read_only_skip_trx oltp_read_write"]
-#   RWSPLIT_PORT [6035]  RWSPLIT_LOG [warn]  NO_BUILD [unset: build]
+#   RWSPLIT_PORT [6035]  RWSPLIT_MASTER_PORT [6038]  RWSPLIT_LOG [warn]  NO_BUILD [unset: build]
 #   MONITOR_USER [monitor]  MONITOR_PASSWORD [monitor]  reads the servers' counters
 #   RESULTS_DIR [target/sysbench/<timestamp>]  raw sysbench output and proxy logs
 #
@@ -95,12 +110,38 @@ for wl in "${WORKLOADS[@]}"; do check_workload_name "$wl"; done
 bench_init
 bench_cluster_and_build
 bench_dataset
+RWSPLIT_MASTER_PORT="${RWSPLIT_MASTER_PORT:-6038}"
+# Autocommit reads: rwsplit spreads them over the replicas.
+splits_reads() { [[ "$1" == oltp_point_select || "$1" == *_skip_trx ]]; }
+
 start_haproxy
 start_rwsplit
+for wl in "${WORKLOADS[@]}"; do
+    if splits_reads "$wl"; then
+        start_rwsplit rwsplit_master "$RWSPLIT_MASTER_PORT" master_only
+        break
+    fi
+done
 
 # --- 4. runs -----------------------------------------------------------------------
-TARGETS=(direct haproxy rwsplit)
-declare -A PORT_OF=([direct]="$MASTER_PORT" [haproxy]="$HAPROXY_PORT" [rwsplit]="$RWSPLIT_PORT")
+declare -A PORT_OF=([direct]="$MASTER_PORT" [haproxy]="$HAPROXY_PORT" [haproxy_replicas]="$HAPROXY_REPLICA_PORT"
+    [rwsplit]="$RWSPLIT_PORT" [rwsplit_master]="$RWSPLIT_MASTER_PORT")
+targets_of() { # workload
+    if splits_reads "$1"; then
+        echo direct haproxy rwsplit_master haproxy_replicas rwsplit
+    else
+        echo direct haproxy rwsplit
+    fi
+}
+# The HAProxy run that sends a target's statements where the target sends them.
+like_haproxy() { # workload target
+    if splits_reads "$1" && [[ "$2" == rwsplit || "$2" == haproxy_replicas ]]; then
+        echo haproxy_replicas
+    else
+        echo haproxy
+    fi
+}
+proxy_of() { if [[ "$1" == haproxy_replicas ]]; then echo haproxy; else echo "$1"; fi; }
 # Per run, keyed "workload|target|round".
 declare -A R_TPS=() R_P95=() R_Q=() R_TICKS=() R_ERRS=() R_IGN=() R_CODES=()
 # Counter deltas of the measured runs, keyed "workload|target|round|port|counter".
@@ -108,13 +149,14 @@ declare -A R_CNT=()
 any_errors=0
 
 for wl in "${WORKLOADS[@]}"; do
+    read -r -a TARGETS <<<"$(targets_of "$wl")"
     for ((round = 1; round <= ROUNDS; round++)); do
         for target in "${TARGETS[@]}"; do
             key="$wl|$target|$round"
             port="${PORT_OF[$target]}"
             out="$RESULTS_DIR/$wl.$target.$round.txt"
-            pid="${PID_OF[$target]:-}"
-            require_running "$target"
+            pid="${PID_OF[$(proxy_of "$target")]:-}"
+            require_running "$(proxy_of "$target")"
             errs=0 codes=""
             if ((WARMUP > 0)); then
                 rc=0
@@ -160,6 +202,7 @@ done
 # summed per-server counters.
 declare -A TPS=() P95=() ERRS=() CPU_US=() ROUND_TPS=() CNT=()
 for wl in "${WORKLOADS[@]}"; do
+    read -r -a TARGETS <<<"$(targets_of "$wl")"
     for target in "${TARGETS[@]}"; do
         k="$wl|$target"
         tps=() p95=() errs=0 ign=0 ticks=0 queries=0 codes=""
@@ -199,18 +242,24 @@ done
     echo "| workload | target | tps | p95 ms | errors | proxy CPU µs/query | ratio to direct | ratio to HAProxy |"
     echo "|---|---|---:|---:|---:|---:|---:|---:|"
     for wl in "${WORKLOADS[@]}"; do
+        read -r -a TARGETS <<<"$(targets_of "$wl")"
         for target in "${TARGETS[@]}"; do
             k="$wl|$target"
+            like="$(like_haproxy "$wl" "$target")"
             printf '| %s | %s | %s | %s | %s | %s | %s | %s |\n' "$wl" "$target" \
                 "${TPS[$k]:--}" "${P95[$k]:--}" "${ERRS[$k]}" "${CPU_US[$k]:--}" \
                 "$(ratio "${TPS[$k]:-}" "${TPS[$wl|direct]:-}")" \
-                "$(ratio "${TPS[$k]:-}" "${TPS[$wl|haproxy]:-}")"
+                "$(ratio "${TPS[$k]:-}" "${TPS[$wl|$like]:-}")"
         done
     done
+    echo
+    echo "Ratio to HAProxy: against HAProxy sending the statements where the target sends them (haproxy_replicas" \
+        "for rwsplit on the workloads it spreads over the replicas; haproxy, the master, otherwise)."
     if ((ROUNDS > 1)); then
         echo
         echo "tps per round:"
         for wl in "${WORKLOADS[@]}"; do
+            read -r -a TARGETS <<<"$(targets_of "$wl")"
             for target in "${TARGETS[@]}"; do echo "- $wl $target: ${ROUND_TPS[$wl|$target]}"; done
         done
     fi
@@ -225,6 +274,7 @@ done
     echo "| workload | target | sysbench queries | selects $names | replica share of selects | writes $names | stmt_execute $names |"
     echo "|---|---|---:|---:|---:|---:|---:|"
     for wl in "${WORKLOADS[@]}"; do
+        read -r -a TARGETS <<<"$(targets_of "$wl")"
         for target in "${TARGETS[@]}"; do
             k="$wl|$target"
             sel=() wr=() ex=() sel_all=0 sel_rep=0 queries=0
@@ -247,9 +297,13 @@ done
         [[ -v "TPS[$wl|rwsplit]" ]] || continue
         target_note=""
         [[ "$wl" != oltp_point_select ]] || target_note=" (target >= 0.8)"
-        echo "$wl tps ratios: rwsplit/direct = $(ratio "${TPS[$wl|rwsplit]:-}" "${TPS[$wl|direct]:-}")," \
-            "haproxy/direct = $(ratio "${TPS[$wl|haproxy]:-}" "${TPS[$wl|direct]:-}")," \
-            "rwsplit/haproxy = $(ratio "${TPS[$wl|rwsplit]:-}" "${TPS[$wl|haproxy]:-}")$target_note"
+        echo "$wl tps ratios: every statement on the master: rwsplit_master/haproxy =" \
+            "$(ratio "${TPS[$wl|rwsplit_master]:-}" "${TPS[$wl|haproxy]:-}")$target_note;" \
+            "reads split over the replicas: rwsplit/haproxy_replicas =" \
+            "$(ratio "${TPS[$wl|rwsplit]:-}" "${TPS[$wl|haproxy_replicas]:-}")$target_note;" \
+            "rwsplit/direct = $(ratio "${TPS[$wl|rwsplit]:-}" "${TPS[$wl|direct]:-}")," \
+            "haproxy_replicas/direct = $(ratio "${TPS[$wl|haproxy_replicas]:-}" "${TPS[$wl|direct]:-}");" \
+            "rwsplit splitting against HAProxy to the master alone: $(ratio "${TPS[$wl|rwsplit]:-}" "${TPS[$wl|haproxy]:-}")"
     done
 } | tee "$RESULTS_DIR/summary.md"
 
