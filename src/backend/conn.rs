@@ -232,8 +232,23 @@ impl BackendConn {
     /// the missing part, or a reset and everything. Returns the server's OK to the
     /// reset, if there was one.
     pub async fn sync(&mut self, params: &SessionParams, want: &Replayable) -> Result<Option<Vec<u8>>, BackendError> {
+        match plan(&self.session, want) {
+            SyncPlan::Nothing => Ok(None),
+            // Boxed: the work is round trips to the server, and inline its
+            // state would sit in every future that may sync (a session's
+            // command future among them), copied and touched per statement.
+            work => Box::pin(self.apply(params, want, work)).await,
+        }
+    }
+
+    async fn apply(
+        &mut self,
+        params: &SessionParams,
+        want: &Replayable,
+        work: SyncPlan,
+    ) -> Result<Option<Vec<u8>>, BackendError> {
         let mut reset_ok = None;
-        let (init_db, set, set_option) = match plan(&self.session, want) {
+        let (init_db, set, set_option) = match work {
             SyncPlan::Nothing => return Ok(None),
             SyncPlan::Apply { init_db, set, set_option } => (init_db, set, set_option),
             SyncPlan::Reset { set, set_option } => {

@@ -174,8 +174,11 @@ impl Pool {
                     }
                 }
             }
+            // Connecting is boxed: its state (handshake, authentication, TLS)
+            // is kilobytes, which inline would make every checkout's future,
+            // and the session futures holding one, that much larger.
             if let Ok(permit) = self.slots.clone().try_acquire_owned() {
-                return self.connect(params, want, permit, owner).await;
+                return Box::pin(self.connect(params, want, permit, owner)).await;
             }
             // The pool is full: an idle connection of another key makes room.
             if self.evict_idle() {
@@ -193,7 +196,7 @@ impl Pool {
             let deadline = *deadline.get_or_insert_with(|| tokio::time::Instant::now() + wait);
             tokio::select! {
                 permit = self.slots.clone().acquire_owned() => match permit {
-                    Ok(permit) => return self.connect(params, want, permit, owner).await,
+                    Ok(permit) => return Box::pin(self.connect(params, want, permit, owner)).await,
                     Err(_) => break,
                 },
                 _ = &mut returned => continue,

@@ -107,7 +107,9 @@ pub(super) enum End {
 pub async fn run(shared: Arc<Shared>, socket: TcpStream, peer: SocketAddr, id: u32) {
     let client = PacketStream::new(socket);
     let limit = shared.runtime.load().config.proxy.handshake_timeout;
-    let mut session = match tokio::time::timeout(limit, handshake(shared, client, peer, id)).await {
+    // Boxed and gone once the client is in: inline, the session's task would
+    // keep room for the handshake's state for its whole life.
+    let mut session = match tokio::time::timeout(limit, Box::pin(handshake(shared, client, peer, id))).await {
         Ok(Some(s)) => s,
         Ok(None) => return,
         Err(_) => {
