@@ -164,7 +164,7 @@ impl Session {
             },
             None => raw,
         };
-        self.handle.set_backend(held.conn.pool(), held.conn.greeting.connection_id);
+        self.handle.set_backend(held.conn.pool(), held.conn.greeting.connection_id, held.conn.uid);
 
         // One-shot pins: what they kept (warnings, FOUND_ROWS) was for this
         // command; asking about the warnings does not clear them.
@@ -173,6 +173,9 @@ impl Session {
         }
         self.pins.remove(Pin::FoundRows);
         let kind = response_kind(&payload);
+        // Where the statement went, by the topology it was sent under: one
+        // load of it for the checks below and the statistics.
+        let on_master = rt.master_index() == Some(held.server);
         held.conn.busy = true;
         if let Err(e) = held.conn.io.write_all(&raw).await {
             held.conn.poisoned = true;
@@ -192,13 +195,12 @@ impl Session {
             }
             let mut relayed = Relayed::default();
             let mut observer = Observer::new(&self.tracking, &self.shared.writes);
-            observer.read_only_transaction_on_replica =
-                self.pins.has(Pin::Transaction) && rt.master_index() != Some(held.server);
+            observer.read_only_transaction_on_replica = self.pins.has(Pin::Transaction) && !on_master;
             observer.hold_read_only_error = !retry
                 && was_free
                 && self.pins.is_empty()
                 && self.status & STATUS_AUTOCOMMIT != 0
-                && rt.master_index() == Some(held.server)
+                && on_master
                 && class.as_ref().is_some_and(|c| c.class == StatementClass::Write)
                 && matches!(cmd, command::COM_QUERY | command::COM_STMT_EXECUTE);
             let result = relay_reply(
@@ -297,7 +299,7 @@ impl Session {
             bytes_in: raw.len() as u64,
             bytes_out,
         };
-        self.count(&held, class.as_ref(), &done, &rt);
+        self.count(&held, class.as_ref(), &done, on_master);
         if error_code == Some(code::ER_CONNECTION_KILLED) {
             // The server killed this connection and told the client so; like the
             // server, the session ends when the client next speaks.
@@ -930,7 +932,7 @@ impl Session {
     }
 
     /// Per-server and per-digest stats of one command.
-    fn count(&self, held: &Held, class: Option<&Arc<Classification>>, done: &Done, rt: &Runtime) {
+    fn count(&self, held: &Held, class: Option<&Arc<Classification>>, done: &Done, on_master: bool) {
         use std::sync::atomic::Ordering::Relaxed;
         let stats = &held.conn.pool().stats;
         stats.queries.fetch_add(1, Relaxed);
@@ -940,7 +942,6 @@ impl Session {
             stats.errors.fetch_add(1, Relaxed);
         }
         if let Some(c) = class {
-            let on_master = rt.master_index() == Some(held.server);
             self.shared.digests.record(&c.digest, &c.stats, on_master, done.elapsed, done.rows, done.failed);
         }
     }

@@ -27,6 +27,10 @@ pub struct SessionHandle {
     /// connection's thread id there. A pool, not a server index: indexes change
     /// with a reload, and a KILL sent to the wrong server kills a stranger.
     backend: Mutex<Option<(Arc<Pool>, u32)>>,
+    /// The uid of the connection `backend` shows (0: none). Only the session's
+    /// own task sets or clears `backend`, so it can tell the same connection
+    /// again (a lease's, statement after statement) without the lock.
+    backend_uid: AtomicU64,
     /// Why the session holds its connection ([`crate::session::Pins::mask`]).
     pins: AtomicU32,
     /// Commands run.
@@ -52,6 +56,7 @@ impl SessionHandle {
             tls,
             since: Instant::now(),
             backend: Mutex::new(None),
+            backend_uid: AtomicU64::new(0),
             pins: AtomicU32::new(0),
             commands: AtomicU64::new(0),
             signals: AtomicU8::new(0),
@@ -71,18 +76,23 @@ impl SessionHandle {
         }
     }
 
-    pub fn set_backend(&self, pool: &Arc<Pool>, thread_id: u32) {
+    /// Shows connection `uid` (thread `thread_id` on `pool`'s server) as the
+    /// session's. Called by the session's own task only.
+    pub fn set_backend(&self, pool: &Arc<Pool>, thread_id: u32, uid: u64) {
+        if self.backend_uid.load(Ordering::Relaxed) == uid {
+            return;
+        }
         if let Ok(mut b) = self.backend.lock() {
-            match &*b {
-                Some((p, t)) if Arc::ptr_eq(p, pool) && *t == thread_id => {}
-                _ => *b = Some((pool.clone(), thread_id)),
-            }
+            *b = Some((pool.clone(), thread_id));
+            self.backend_uid.store(uid, Ordering::Relaxed);
         }
     }
 
+    /// Called by the session's own task only.
     pub fn clear_backend(&self) {
         if let Ok(mut b) = self.backend.lock() {
             *b = None;
+            self.backend_uid.store(0, Ordering::Relaxed);
         }
     }
 
