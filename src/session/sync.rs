@@ -23,11 +23,18 @@ pub enum SyncPlan {
     Reset { set: Option<String>, set_option: Option<bool> },
 }
 
+impl ConnSession {
+    /// Already in `want`: nothing to send.
+    pub fn is_in(&self, want: &Replayable) -> bool {
+        !self.unknown && self.state == *want
+    }
+}
+
 pub fn plan(conn: &ConnSession, want: &Replayable) -> SyncPlan {
-    let set_option = (conn.state.multi_statements != want.multi_statements).then_some(want.multi_statements);
-    if !conn.unknown && conn.state == *want {
+    if conn.is_in(want) {
         return SyncPlan::Nothing;
     }
+    let set_option = (conn.state.multi_statements != want.multi_statements).then_some(want.multi_statements);
     let prefix = conn.state.variables.len() <= want.variables.len()
         && want.variables[..conn.state.variables.len()] == conn.state.variables[..];
     let needs_reset = conn.unknown
