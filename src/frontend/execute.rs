@@ -290,10 +290,8 @@ impl Session {
             self.wait_for_master_other_than(old, &rt).await;
             return Err(End::Retry(format!("master {old} refused a write as read-only")));
         }
-        let finished = std::time::Instant::now();
-        self.finished_at = Some(finished);
         let done = Done {
-            elapsed: finished.saturating_duration_since(started),
+            elapsed: started.elapsed(),
             rows,
             failed: error_code.is_some(),
             bytes_in: raw.len() as u64,

@@ -197,7 +197,6 @@ pub(super) async fn handshake(
         login_deadline: Some(
             started + rt.config.proxy.handshake_timeout.saturating_sub(std::time::Duration::from_secs(1)),
         ),
-        finished_at: None,
     };
     // The login is tried on the master now rather than at the first statement,
     // so that an unknown database or an unreachable server is reported at login,

@@ -74,10 +74,6 @@ pub(super) struct Session {
     pub runtime_version: u64,
     /// While logging in: waits for a master end by then.
     pub login_deadline: Option<tokio::time::Instant>,
-    /// When the last statement's reply was relayed, read for its statistics:
-    /// the command loop takes it as the time of the last command instead of
-    /// reading the clock again.
-    pub finished_at: Option<std::time::Instant>,
 }
 
 pub(super) struct Held {
@@ -299,10 +295,7 @@ impl Session {
                 return End::Error(format!("client packet out of order (sequence id {})", packet.first_seq));
             }
             let result = self.dispatch(packet).await;
-            last_command = match self.finished_at.take() {
-                Some(t) => tokio::time::Instant::from_std(t),
-                None => tokio::time::Instant::now(),
-            };
+            last_command = tokio::time::Instant::now();
             self.handle.count_command();
             self.handle.set_pins(self.pins.mask());
             if let Err(end) = result {
