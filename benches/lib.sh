@@ -359,9 +359,10 @@ start_haproxy() {
 
 # rwsplit (release build) with a temp copy of config/rwsplit.toml: the data
 # listener moves to PORT [$RWSPLIT_PORT]; the admin port and the HTTP listener
-# are left off so a demo proxy running alongside keeps 6032 and 8080. NAME [rwsplit] keys PID_OF and names the log; MODE `master_only`
-# drops the replicas from the copy, so that every statement goes to the master
-# (the setting of HAProxy's master port, for a like-for-like comparison).
+# are left off so a demo proxy running alongside keeps 6032 and 8080. NAME
+# [rwsplit] keys PID_OF and names the log; MODE `master_only` drops the
+# replicas from the copy, so that every statement goes to the master (the
+# setting of HAProxy's master port, for a like-for-like comparison).
 start_rwsplit() { # [NAME [PORT [MODE]]]
     local name="${1:-rwsplit}" port="${2:-$RWSPLIT_PORT}" mode="${3:-}"
     local cfg="$TMP_DIR/$name.toml"

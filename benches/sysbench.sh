@@ -21,8 +21,9 @@
 #      RWSPLIT_LOG, default warn) and, for the workloads rwsplit spreads,
 #      "rwsplit_master" (the same copy without the replicas, on
 #      $RWSPLIT_MASTER_PORT: every statement classified, all of them on the
-#      master, as behind HAProxy's master port); a trap stops them on any exit. Steps 1-3 are shared with benches/perf.sh and
-#      benches/profile.sh (benches/lib.sh);
+#      master, as behind HAProxy's master port); a trap stops them on any exit.
+#      Steps 1-3 are shared with benches/perf.sh and benches/profile.sh
+#      (benches/lib.sh);
 #   4. for each workload and target: a short warm-up run, then a measured run with
 #      --db-ps-mode=auto --mysql-ignore-errors=none, recording tps, p95 latency,
 #      errors (with their MySQL error numbers), and the proxy's CPU time
