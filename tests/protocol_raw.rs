@@ -280,3 +280,49 @@ fn rewritten_ok_packets_inside_multi_results_keep_the_reply_in_step() {
         ]
     });
 }
+
+/// An execution that leaves its parameter types out (new-params-bound 0, as
+/// Connector/C does after the first) is forwarded as is to a backend
+/// statement that has them, and gets them put back where the statement has
+/// none or another session's. Master only and one backend connection: both
+/// sessions run on the same server statement.
+#[test]
+fn parameter_types_left_out_reach_the_server_statement_that_lacks_them() {
+    let mut builder = Proxy::builder().replace("pool_max = 256", "pool_max = 1");
+    for replica in ["replica1\"\naddress = \"127.0.0.1:13307", "replica2\"\naddress = \"127.0.0.1:13308"] {
+        builder = builder.replace(&format!("[[servers]]\nname = \"{replica}\"\nrole = \"replica\"\n"), "");
+    }
+    assert!(!builder.config_text().contains("role = \"replica\""), "replicas left in the config");
+    let proxy = builder.spawn();
+    let sql = "SELECT CONCAT('<', ?, '>')";
+    let value = |r: &Reply| -> Vec<u8> {
+        // Binary row: header 0x00, null bitmap, length, text.
+        let row = &r.get(2).expect("a row").1;
+        assert_eq!(row[0], 0x00, "binary row: {r:?}");
+        row[3..].to_vec()
+    };
+    let long = |n: u8, bound: bool| -> Vec<u8> {
+        if bound {
+            vec![0, 1, 3, 0, n, 0, 0, 0]
+        } else {
+            vec![0, 0, n, 0, 0, 0]
+        }
+    };
+    let results = ResponseKind::Results { cursor: false };
+    let (mut a, _) = RawClient::connect(&proxy.addr(), "app", "app", Some("test"), MODERN);
+    let (mut b, _) = RawClient::connect(&proxy.addr(), "app", "app", Some("test"), MODERN);
+    let (ida, _) = prepare(&mut a, sql);
+    assert_eq!(value(&a.command(&execute(ida, 0, &long(7, true)), results)), b"<7>");
+    // The server statement has A's types: left out, as A left them out.
+    assert_eq!(value(&a.command(&execute(ida, 0, &long(8, false)), results)), b"<8>");
+    // B binds a string on the same server statement (SQL text shared)...
+    let (idb, _) = prepare(&mut b, sql);
+    let mut string = vec![0u8, 1, 253, 0, 2];
+    string.extend_from_slice(b"hi");
+    assert_eq!(value(&b.command(&execute(idb, 0, &string), results)), b"<hi>");
+    // ... so A's next execution without types must bring its own back: read
+    // with B's (a string), A's four value bytes would be taken for a length.
+    assert_eq!(value(&a.command(&execute(ida, 0, &long(9, false)), results)), b"<9>");
+    assert_eq!(value(&b.command(&execute(idb, 0, &[0, 0, 2, b'o', b'k']), results)), b"<ok>");
+    assert_eq!(value(&a.command(&execute(ida, 0, &long(10, false)), results)), b"<10>");
+}

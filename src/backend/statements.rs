@@ -17,6 +17,9 @@ pub struct Prepared {
     /// server compares against under MARIADB_CLIENT_CACHE_METADATA. None: no
     /// result columns.
     pub metadata: Option<u64>,
+    /// The tag of the parameter types this connection last received for the
+    /// statement (`ClientStmt::types_tag`; 0: none yet).
+    pub types: u64,
 }
 
 #[derive(Default)]
@@ -72,6 +75,14 @@ impl StatementCache {
         self.by_sql.get(sql).map(|(p, _)| *p)
     }
 
+    /// The statement received parameter types of another tag.
+    pub fn set_types(&mut self, sql: &Bytes, types: u64) {
+        self.generation += 1;
+        if let Some((p, _)) = self.by_sql.get_mut(sql) {
+            p.types = types;
+        }
+    }
+
     /// The server sent new column definitions for the statement.
     pub fn set_metadata(&mut self, sql: &Bytes, metadata: Option<u64>) {
         self.generation += 1;
@@ -108,7 +119,7 @@ mod tests {
     #[test]
     fn least_recently_used_is_closed() {
         let mut c = StatementCache::default();
-        let p = |id| Prepared { id, params: 0, metadata: None };
+        let p = |id| Prepared { id, params: 0, metadata: None, types: 0 };
         assert!(c.insert(Bytes::from_static(b"a"), p(1), 2).is_empty());
         assert!(c.insert(Bytes::from_static(b"b"), p(2), 2).is_empty());
         assert_eq!(c.get(&Bytes::from_static(b"a")).map(|x| x.id), Some(1));
@@ -123,7 +134,7 @@ mod tests {
     #[test]
     fn every_change_moves_the_generation_and_lookups_do_not() {
         let mut c = StatementCache::default();
-        let p = |id| Prepared { id, params: 0, metadata: None };
+        let p = |id| Prepared { id, params: 0, metadata: None, types: 0 };
         let a = Bytes::from_static(b"a");
         let mut seen = vec![c.generation()];
         c.insert(a.clone(), p(1), 4);

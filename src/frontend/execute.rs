@@ -1027,7 +1027,7 @@ impl Session {
         let mut out = reply.raw;
         if let (Some((backend_id, _, params)), Some(class)) = (reply.ok, class) {
             let max = self.shared.runtime.load().config.routing.max_prepared_per_connection;
-            let p = Prepared { id: backend_id, params, metadata: reply.metadata };
+            let p = Prepared { id: backend_id, params, metadata: reply.metadata, types: 0 };
             for old in held.conn.statements.insert(sql.clone(), p, max) {
                 close_on(&mut held, old).await;
             }
@@ -1095,7 +1095,7 @@ impl Session {
                 if watch && reply.metadata != st.metadata {
                     restore = Some(reply.columns);
                 }
-                let p = Prepared { id, params, metadata: reply.metadata };
+                let p = Prepared { id, params, metadata: reply.metadata, types: 0 };
                 for old in held.conn.statements.insert(st.sql.clone(), p, max) {
                     close_on(held, old).await;
                 }
@@ -1110,16 +1110,28 @@ impl Session {
             held.conn.io.write_payload(0, &cmd).await.map_err(|_| None)?;
         }
         let Some(st) = self.statements.by_id.get_mut(&s) else { return Err(None) };
-        st.on = Some((held.conn.uid, held.conn.statements.generation(), prepared));
         // Types the client left out are put back: room for them. Framed in
         // the session's buffer, whose allocation comes back once the last
         // statement's packet is dropped: no allocation per execution.
         let capacity = payload.len() + 1 + st.types.as_ref().map_or(0, Vec::len);
         let mut buf = std::mem::take(&mut self.frame_buf);
+        let mut prepared = prepared;
+        let mut types = prepared.types;
         crate::protocol::packet::frame_into(&mut buf, 0, capacity.max(FRAME_BUF_MIN), |out| match payload.first() {
-            Some(&command::COM_STMT_EXECUTE) => put_execute(out, payload, prepared.id, st.params, &mut st.types),
+            Some(&command::COM_STMT_EXECUTE) => types = put_execute(out, payload, prepared.id, st, prepared.types),
+            Some(&command::COM_STMT_BULK_EXECUTE) => {
+                // A bulk execution may bind types of its own: the next
+                // execution there sends the session's again.
+                types = 0;
+                put_with_id(out, payload, prepared.id);
+            }
             _ => put_with_id(out, payload, prepared.id),
         });
+        if types != prepared.types {
+            prepared.types = types;
+            held.conn.statements.set_types(&st.sql, types);
+        }
+        st.on = Some((held.conn.uid, held.conn.statements.generation(), prepared));
         let framed = buf.split().freeze();
         self.frame_buf = buf;
         Ok((framed, restore))

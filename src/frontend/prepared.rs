@@ -5,6 +5,7 @@
 //! proxy and sent to whichever connection executes.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
@@ -18,6 +19,10 @@ pub(super) struct ClientStmt {
     /// Parameter types of the last execution that sent them: later executions
     /// may omit them, and another connection needs them.
     pub types: Option<Vec<u8>>,
+    /// Names `types` (unique in the process, 0 while there are none): a
+    /// backend statement that last received the types of this tag still has
+    /// them, and an execution there may leave them out.
+    pub types_tag: u64,
     /// COM_STMT_SEND_LONG_DATA chunks, kept until the execution; only
     /// `Statements` changes them, keeping the session's total.
     long_data: Vec<(u16, Bytes)>,
@@ -45,6 +50,7 @@ impl ClientStmt {
             class,
             params,
             types: None,
+            types_tag: 0,
             long_data: Vec::new(),
             long_data_refused: false,
             metadata,
@@ -151,36 +157,46 @@ pub(super) fn put_with_id(out: &mut BytesMut, payload: &[u8], id: u32) {
     }
 }
 
-/// Appends a COM_STMT_EXECUTE for backend statement `id`. When the client
-/// bound new parameter types they are remembered; when it did not (it sent
-/// them with an earlier execution, maybe on another connection), the
-/// remembered ones are put in, so any connection can run it.
+/// Tags of parameter types (`ClientStmt::types_tag`).
+static TYPES_TAGS: AtomicU64 = AtomicU64::new(1);
+
+/// Appends a COM_STMT_EXECUTE for backend statement `id`, whose connection
+/// last received the parameter types tagged `on_conn`; returns the tag of
+/// the types it has after this execution. When the client bound new
+/// parameter types they are remembered; when it did not (it sent them with an
+/// earlier execution, maybe on another connection), they are put in unless
+/// the backend statement already has them: the server then reuses them, as
+/// it would for the client directly, instead of setting them up again.
 /// <https://mariadb.com/kb/en/com_stmt_execute/>
-pub(super) fn put_execute(out: &mut BytesMut, payload: &[u8], id: u32, params: u16, types: &mut Option<Vec<u8>>) {
-    let n = usize::from(params);
+pub(super) fn put_execute(out: &mut BytesMut, payload: &[u8], id: u32, st: &mut ClientStmt, on_conn: u64) -> u64 {
+    let n = usize::from(st.params);
     let bound_at = 10 + n.div_ceil(8);
     match payload.get(bound_at) {
-        Some(1) if params > 0 => {
+        Some(1) if n > 0 => {
             if let Some(t) = payload.get(bound_at + 1..bound_at + 1 + 2 * n) {
-                // Connector/C sends the same types with every execution: kept
-                // without an allocation when they did not change.
-                if types.as_deref() != Some(t) {
-                    *types = Some(t.to_vec());
+                // Connector/C sends the same types with every execution after a
+                // rebind: kept without an allocation when they did not change.
+                if st.types.as_deref() != Some(t) {
+                    st.types = Some(t.to_vec());
+                    st.types_tag = TYPES_TAGS.fetch_add(1, Ordering::Relaxed);
                 }
+                put_with_id(out, payload, id);
+                return st.types_tag;
             }
         }
-        Some(0) if params > 0 => {
-            if let Some(t) = types.as_ref() {
+        Some(0) if n > 0 && st.types.is_some() && on_conn != st.types_tag => {
+            if let Some(t) = st.types.as_ref() {
                 put_with_id(out, &payload[..bound_at], id);
                 out.extend_from_slice(&[1]);
                 out.extend_from_slice(t);
                 out.extend_from_slice(&payload[bound_at + 1..]);
-                return;
+                return st.types_tag;
             }
         }
         _ => {}
     }
     put_with_id(out, payload, id);
+    on_conn
 }
 
 /// (id, columns, params) of a COM_STMT_PREPARE OK.
@@ -212,11 +228,18 @@ mod tests {
         p
     }
 
-    fn rewritten(payload: &[u8], id: u32, params: u16, types: &mut Option<Vec<u8>>) -> Vec<u8> {
+    fn stmt(params: u16) -> ClientStmt {
+        let class = crate::classify::Classifier::new(16).classify(b"SELECT ?, ?");
+        ClientStmt::new(Bytes::from_static(b"SELECT ?, ?"), class, params, None)
+    }
+
+    /// The execution as sent for backend statement `id` on a connection that
+    /// has the types tagged `on_conn`, and the tag it has after it.
+    fn rewritten(payload: &[u8], id: u32, st: &mut ClientStmt, on_conn: u64) -> (Vec<u8>, u64) {
         let mut out = BytesMut::from(&b"head"[..]);
-        put_execute(&mut out, payload, id, params, types);
+        let tag = put_execute(&mut out, payload, id, st, on_conn);
         assert_eq!(&out[..4], b"head", "appended, not overwritten");
-        out[4..].to_vec()
+        (out[4..].to_vec(), tag)
     }
 
     fn with_id(payload: &[u8], id: u32) -> Vec<u8> {
@@ -226,27 +249,43 @@ mod tests {
     }
 
     #[test]
-    fn types_are_remembered_and_put_back() {
-        let mut types = None;
-        let first = rewritten(&execute(5, true), 9, 2, &mut types);
+    fn types_are_remembered_and_put_back_where_missing() {
+        let mut st = stmt(2);
+        let (first, tag) = rewritten(&execute(5, true), 9, &mut st, 0);
         assert_eq!(stmt_id(&first), Some(9));
         assert_eq!(first, with_id(&execute(5, true), 9));
-        assert_eq!(types.as_deref(), Some(&[3, 0, 254, 0][..]));
-        let again = rewritten(&execute(5, false), 11, 2, &mut types);
+        assert_eq!(st.types.as_deref(), Some(&[3, 0, 254, 0][..]));
+        assert!(tag != 0 && tag == st.types_tag);
+        // Another connection (that never had them): put back.
+        let (again, other_conn) = rewritten(&execute(5, false), 11, &mut st, 0);
         assert_eq!(again, with_id(&execute(5, true), 11));
-        // Other types bound later replace the remembered ones.
+        assert_eq!(other_conn, tag);
+        // A connection that has them: left out, as the client left them out.
+        let (same, kept) = rewritten(&execute(5, false), 11, &mut st, tag);
+        assert_eq!(same, with_id(&execute(5, false), 11));
+        assert_eq!(kept, tag);
+        // Sent again unchanged: the same tag, so a connection holding them
+        // still counts as having them.
+        assert_eq!(rewritten(&execute(5, true), 11, &mut st, tag).1, tag);
+        // Other types bound later replace the remembered ones, under a new tag:
+        // a connection with the old ones gets the new ones put in.
         let mut other = execute(5, true);
         other[14] = 8;
-        rewritten(&other, 11, 2, &mut types);
-        assert_eq!(types.as_deref(), Some(&[3, 0, 8, 0][..]));
+        let (_, new_tag) = rewritten(&other, 11, &mut st, tag);
+        assert_eq!(st.types.as_deref(), Some(&[3, 0, 8, 0][..]));
+        assert_ne!(new_tag, tag);
+        let mut expected = execute(5, true);
+        expected[14] = 8;
+        assert_eq!(rewritten(&execute(5, false), 12, &mut st, tag).0, with_id(&expected, 12));
     }
 
     #[test]
     fn without_params_only_the_id_changes() {
         let p = [0x17, 1, 0, 0, 0, 0, 1, 0, 0, 0];
-        let mut types = None;
-        assert_eq!(rewritten(&p, 2, 0, &mut types), vec![0x17, 2, 0, 0, 0, 0, 1, 0, 0, 0]);
-        assert_eq!(rewritten(&[0x17], 2, 3, &mut types), vec![0x17]);
+        let mut st = stmt(0);
+        assert_eq!(rewritten(&p, 2, &mut st, 0), (vec![0x17, 2, 0, 0, 0, 0, 1, 0, 0, 0], 0));
+        let mut st = stmt(3);
+        assert_eq!(rewritten(&[0x17], 2, &mut st, 5), (vec![0x17], 5));
         assert_eq!(with_id(&[0x19, 1], 2), vec![0x19, 1]);
     }
 
