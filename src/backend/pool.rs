@@ -24,6 +24,16 @@ pub struct ServerAddr {
     pub tls: Option<Arc<crate::tls::BackendTls>>,
 }
 
+/// What a checkout waiting on a full pool got.
+enum Room {
+    /// A connection came back to the pool (or may have): look again.
+    Returned,
+    /// A slot for a new connection.
+    Slot(OwnedSemaphorePermit),
+    /// Nothing within the connect timeout (or the pool closed).
+    TimedOut,
+}
+
 #[derive(Debug, Clone)]
 pub struct PoolSettings {
     pub min_idle: usize,
@@ -184,26 +194,38 @@ impl Pool {
             if self.evict_idle() {
                 continue;
             }
-            // Registered, then a last look: a connection returned after the
-            // look above found no one waiting and notified no one.
-            let _waiting = Waiting::new(&self.waiters);
-            let returned = self.returned.notified();
-            tokio::pin!(returned);
-            returned.as_mut().enable();
-            if self.idle_count() > 0 {
-                continue;
-            }
+            // Boxed like connecting: a wait's timer and registrations would
+            // make every checkout's future larger.
             let deadline = *deadline.get_or_insert_with(|| tokio::time::Instant::now() + wait);
-            tokio::select! {
-                permit = self.slots.clone().acquire_owned() => match permit {
-                    Ok(permit) => return Box::pin(self.connect(params, want, permit, owner)).await,
-                    Err(_) => break,
-                },
-                _ = &mut returned => continue,
-                _ = tokio::time::sleep_until(deadline) => break,
+            match Box::pin(self.wait_for_room(deadline)).await {
+                Room::Returned => continue,
+                Room::Slot(permit) => return Box::pin(self.connect(params, want, permit, owner)).await,
+                Room::TimedOut => break,
             }
         }
         Err(BackendError::PoolExhausted { server: self.server.name.clone(), max: self.settings.max, after: wait })
+    }
+
+    /// Waits, the pool being full, until a connection comes back (or may
+    /// have) or a slot frees up, up to `deadline`.
+    async fn wait_for_room(&self, deadline: tokio::time::Instant) -> Room {
+        // Registered, then a last look: a connection returned after the
+        // caller's look found no one waiting and notified no one.
+        let _waiting = Waiting::new(&self.waiters);
+        let returned = self.returned.notified();
+        tokio::pin!(returned);
+        returned.as_mut().enable();
+        if self.idle_count() > 0 {
+            return Room::Returned;
+        }
+        tokio::select! {
+            permit = self.slots.clone().acquire_owned() => match permit {
+                Ok(permit) => Room::Slot(permit),
+                Err(_) => Room::TimedOut,
+            },
+            _ = &mut returned => Room::Returned,
+            _ = tokio::time::sleep_until(deadline) => Room::TimedOut,
+        }
     }
 
     async fn connect(

@@ -43,12 +43,12 @@ impl Session {
     /// Runs a command on the right server and relays its reply. `raw` is the
     /// packet as the client framed it (forwarded as is); `payload` its content.
     pub(super) async fn execute(&mut self, raw: Bytes, payload: Bytes, reply_seq: u8) -> Result<(), End> {
-        match self.execute_once(raw.clone(), payload.clone(), reply_seq, false).await {
+        match self.execute_once(&raw, &payload, reply_seq, false).await {
             // Nothing reached the client yet and nothing ran: the statement runs
             // again elsewhere (a read on another server, a write on the new master).
             Err(End::Retry(why)) => {
                 debug!(reason = %why, "running the statement again");
-                match self.execute_once(raw, payload, reply_seq, true).await {
+                match self.execute_once(&raw, &payload, reply_seq, true).await {
                     Err(End::Retry(why)) => Err(End::BackendGone(why)),
                     other => other,
                 }
@@ -57,7 +57,7 @@ impl Session {
         }
     }
 
-    async fn execute_once(&mut self, raw: Bytes, payload: Bytes, reply_seq: u8, retry: bool) -> Result<(), End> {
+    async fn execute_once(&mut self, raw: &Bytes, payload: &Bytes, reply_seq: u8, retry: bool) -> Result<(), End> {
         let rt = self.current_runtime().clone();
         let started = std::time::Instant::now();
         let cmd = payload.first().copied().unwrap_or(0xFF);
@@ -66,7 +66,7 @@ impl Session {
             command::COM_QUERY | command::COM_STMT_PREPARE => Some(rt.classifier.classify(&payload[1..])),
             command::COM_STMT_SEND_LONG_DATA => {
                 // Kept until the execution, which may run on any connection.
-                if let Some(s) = stmt_id(&payload).and_then(|i| self.statements.resolve(i)) {
+                if let Some(s) = stmt_id(payload).and_then(|i| self.statements.resolve(i)) {
                     if let Some(param) = payload.get(5..7) {
                         let param = u16::from_le_bytes([param[0], param[1]]);
                         let max = rt.config.proxy.max_allowed_packet;
@@ -79,14 +79,14 @@ impl Session {
                 return Ok(());
             }
             command::COM_STMT_CLOSE => {
-                if let Some(s) = stmt_id(&payload).and_then(|i| self.statements.resolve(i)) {
+                if let Some(s) = stmt_id(payload).and_then(|i| self.statements.resolve(i)) {
                     self.statements.remove(s);
                 }
                 return Ok(());
             }
             command::COM_STMT_RESET => {
-                let Some(s) = stmt_id(&payload).and_then(|i| self.statements.resolve(i)) else {
-                    return self.reply_err(reply_seq, &unknown_statement(&payload, "mysqld_stmt_reset")).await;
+                let Some(s) = stmt_id(payload).and_then(|i| self.statements.resolve(i)) else {
+                    return self.reply_err(reply_seq, &unknown_statement(payload, "mysqld_stmt_reset")).await;
                 };
                 self.statements.take_long_data(s);
                 if let Some(st) = self.statements.by_id.get_mut(&s) {
@@ -99,9 +99,9 @@ impl Session {
                 return self.client.write_payload(reply_seq, &ok).await.map(|_| ()).map_err(|_| End::ClientGone);
             }
             command::COM_STMT_EXECUTE | command::COM_STMT_BULK_EXECUTE | command::COM_STMT_FETCH => {
-                let Some(s) = stmt_id(&payload).and_then(|i| self.statements.resolve(i)) else {
+                let Some(s) = stmt_id(payload).and_then(|i| self.statements.resolve(i)) else {
                     let name = if cmd == command::COM_STMT_FETCH { "mysqld_stmt_fetch" } else { "mysqld_stmt_execute" };
-                    return self.reply_err(reply_seq, &unknown_statement(&payload, name)).await;
+                    return self.reply_err(reply_seq, &unknown_statement(payload, name)).await;
                 };
                 if cmd != command::COM_STMT_FETCH
                     && self.statements.by_id.get(&s).is_some_and(|st| st.long_data_refused)
@@ -123,7 +123,10 @@ impl Session {
             self.handle.clear_backend();
         }
         if let Some(down) = self.held.as_ref().filter(|h| h.conn.pool().is_down()).map(|h| h.server) {
-            return self.lose_held_connection(down, &rt, reply_seq).await;
+            // Boxed, as every branch below that is seldom taken: the command's
+            // future is otherwise as large as its largest branch, and it is
+            // built, moved and polled through for every statement.
+            return Box::pin(self.lose_held_connection(down, &rt, reply_seq)).await;
         }
         let was_free = self.held.is_none();
         let mut held = match self.held.take() {
@@ -136,17 +139,19 @@ impl Session {
         // Only for LAST_INSERT_ID() itself: the restoring statement would reset
         // ROW_COUNT() and the warnings other PREVIOUS_RESULT statements read.
         if class.as_ref().is_some_and(|c| c.effects.has(Effects::READS_LAST_INSERT_ID)) {
-            self.restore_last_insert_id(&mut held).await;
+            Box::pin(self.restore_last_insert_id(&mut held)).await;
         }
         if cmd == command::COM_STMT_PREPARE {
-            return self.prepare(held, &raw, &payload, class, reply_seq).await;
+            return Box::pin(self.prepare(held, raw, payload, class, reply_seq)).await;
         }
         let mut restore = None;
+        let framed;
         let raw = match stmt {
-            Some(s) => match self.statement_for(&mut held, s, &payload).await {
+            Some(s) => match self.statement_for(&mut held, s, payload).await {
                 Ok((bytes, defs)) => {
                     restore = defs;
-                    bytes
+                    framed = bytes;
+                    &framed
                 }
                 Err(Some(err)) => {
                     self.keep_or_release(held);
@@ -172,12 +177,12 @@ impl Session {
             self.pins.remove(Pin::Warnings);
         }
         self.pins.remove(Pin::FoundRows);
-        let kind = response_kind(&payload);
+        let kind = response_kind(payload);
         // Where the statement went, by the topology it was sent under: one
         // load of it for the checks below and the statistics.
         let on_master = rt.master_index() == Some(held.server);
         held.conn.busy = true;
-        if let Err(e) = held.conn.io.write_all(&raw).await {
+        if let Err(e) = held.conn.io.write_all(raw).await {
             held.conn.poisoned = true;
             return Err(End::BackendGone(format!("backend {} write failed: {e}", held.conn.server.name)));
         }
@@ -287,7 +292,7 @@ impl Session {
             if let Some(s) = rt.servers.get(old) {
                 s.health.check_now.notify_one();
             }
-            self.wait_for_master_other_than(old, &rt).await;
+            Box::pin(self.wait_for_master_other_than(old, &rt)).await;
             return Err(End::Retry(format!("master {old} refused a write as read-only")));
         }
         let done = Done {
@@ -306,7 +311,13 @@ impl Session {
             return Ok(());
         }
         let outcome = Outcome { learned, failed: error_code.is_some() };
-        self.after(cmd, &payload, class.as_deref(), &outcome, &mut held, &rt).await;
+        if self.after(cmd, payload, class.as_deref(), &outcome, &mut held, &rt) {
+            // The client set session_track_*: the proxy's own tracking is put back.
+            if let Err(err) = Box::pin(held.conn.retrack()).await {
+                warn!(error = %err, "could not restore session tracking");
+                held.conn.poisoned = true;
+            }
+        }
         // SHOW WARNINGS (and the drivers that send it after every statement with
         // warnings) must see this statement's: an error's too.
         if warnings > 0 || error_code.is_some() {
@@ -331,7 +342,9 @@ impl Session {
                 Target::NoMaster if class.is_some_and(|c| c.class == StatementClass::Read) => {
                     return Err(no_master(rt))
                 }
-                Target::NoMaster => self.wait_for_master(rt).await?,
+                // Boxed, as the other branches below that are seldom taken: this
+                // future is built and polled through for every read.
+                Target::NoMaster => Box::pin(self.wait_for_master(rt)).await?,
             },
         };
         // On Galera the writer serves reads too: a read there falls back like
@@ -365,13 +378,13 @@ impl Session {
                         return Ok(held);
                     }
                     drop(held);
-                    return self.master_conn(rt).await.map(|(held, _)| held);
+                    return Box::pin(self.master_conn(rt)).await.map(|(held, _)| held);
                 }
                 Err((err, refused)) if refused => {
                     // The replica is fine but cannot take this session's state (a
                     // database not replicated yet, say): the master can.
                     debug!(error = %err, "session state refused by a replica; reading from the master");
-                    return self.master_conn(rt).await.map(|(held, _)| held);
+                    return Box::pin(self.master_conn(rt)).await.map(|(held, _)| held);
                 }
                 Err((err, _)) => {
                     if let Some(s) = rt.servers.get(server) {
@@ -380,7 +393,7 @@ impl Session {
                     }
                     match read_target(rt, Some(server)) {
                         Target::Server(next) if rt.master_index() != Some(next) => server = next,
-                        Target::Server(next) => return self.checkout(next, rt).await.map_err(|(e, _)| e),
+                        Target::Server(next) => return Box::pin(self.checkout(next, rt)).await.map_err(|(e, _)| e),
                         Target::Unavailable(_) | Target::NoMaster => return Err(err),
                     }
                 }
@@ -516,22 +529,32 @@ impl Session {
             Ok(ok) => Ok(ok),
             // Refused (a bad database), or busy (pool_max): no failover helps.
             Err((err, _)) if err.code != code::ER_CONNECT_TO_FOREIGN_DATA_SOURCE => Err(err),
-            Err((err, _)) => {
-                if let Some(s) = rt.servers.get(server) {
-                    s.health.check_now.notify_one();
-                }
-                self.wait_for_master_other_than(server, rt).await;
-                match master(rt) {
-                    Target::Server(m) if m != server => self.checkout_with_ok(m, rt).await.map_err(|(e, _)| e),
-                    // The checks took it down and no other is writable yet:
-                    // the usual hold for a master to appear.
-                    Target::NoMaster => {
-                        let m = self.wait_for_master(rt).await?;
-                        self.checkout_with_ok(m, rt).await.map_err(|(e, _)| e)
-                    }
-                    _ => Err(err),
-                }
+            // Boxed: every write passes through here, a failover seldom.
+            Err((err, _)) => Box::pin(self.checkout_after_master_failure(server, err, rt)).await,
+        }
+    }
+
+    /// The master `server` could not be reached (`err`): a connection to the
+    /// master the checks name next.
+    async fn checkout_after_master_failure(
+        &mut self,
+        server: usize,
+        err: ErrPacket,
+        rt: &Runtime,
+    ) -> Result<(Held, Option<Vec<u8>>), ErrPacket> {
+        if let Some(s) = rt.servers.get(server) {
+            s.health.check_now.notify_one();
+        }
+        self.wait_for_master_other_than(server, rt).await;
+        match master(rt) {
+            Target::Server(m) if m != server => self.checkout_with_ok(m, rt).await.map_err(|(e, _)| e),
+            // The checks took it down and no other is writable yet:
+            // the usual hold for a master to appear.
+            Target::NoMaster => {
+                let m = self.wait_for_master(rt).await?;
+                self.checkout_with_ok(m, rt).await.map_err(|(e, _)| e)
             }
+            _ => Err(err),
         }
     }
 
@@ -571,27 +594,54 @@ impl Session {
     /// read must see (the session's own, or every write through the proxy)?
     /// Waits up to `read_your_writes_timeout` for them (MASTER_GTID_WAIT).
     async fn caught_up_with_own_writes(&mut self, held: &mut Held, rt: &Runtime) -> bool {
-        let Some(server) = rt.servers.get(held.server) else { return false };
+        match self.own_writes_to_wait_for(held, rt) {
+            OwnWrites::Applied => true,
+            OwnWrites::Unknown => false,
+            // Boxed: most reads have nothing to wait for, and the wait's future
+            // would make every read's larger.
+            OwnWrites::WaitFor { epoch, position } => {
+                Box::pin(self.wait_for_own_writes(held, rt, epoch, position)).await
+            }
+        }
+    }
+
+    /// Whether the server of `held` is known to have applied the writes a
+    /// read must see, without asking it.
+    fn own_writes_to_wait_for(&self, held: &Held, rt: &Runtime) -> OwnWrites {
+        let Some(server) = rt.servers.get(held.server) else { return OwnWrites::Unknown };
         let (epoch, position) = match self.read_your_writes {
-            ReadYourWrites::Off => return true,
+            ReadYourWrites::Off => return OwnWrites::Applied,
             ReadYourWrites::Session => {
-                let Some(gtid) = self.last_gtid.clone() else { return true };
+                let Some(gtid) = self.last_gtid.clone() else { return OwnWrites::Applied };
                 if self.caught_up.contains(&held.server) {
-                    return true;
+                    return OwnWrites::Applied;
                 }
                 (None, gtid)
             }
             ReadYourWrites::Global => {
-                let Some((epoch, position)) = self.shared.writes.position() else { return true };
+                let Some((epoch, position)) = self.shared.writes.position() else { return OwnWrites::Applied };
                 if server.applied_epoch.load(std::sync::atomic::Ordering::Acquire) >= epoch {
-                    return true;
+                    return OwnWrites::Applied;
                 }
                 (Some(epoch), position)
             }
         };
         if !position.bytes().all(|b| b.is_ascii_digit() || b == b'-' || b == b',') {
-            return false;
+            return OwnWrites::Unknown;
         }
+        OwnWrites::WaitFor { epoch, position }
+    }
+
+    /// Asks the server of `held` to wait until it has applied `position`
+    /// (up to read_your_writes_timeout); whether it did.
+    async fn wait_for_own_writes(
+        &mut self,
+        held: &mut Held,
+        rt: &Runtime,
+        epoch: Option<u64>,
+        position: String,
+    ) -> bool {
+        let Some(server) = rt.servers.get(held.server) else { return false };
         let timeout = rt.config.routing.read_your_writes_timeout;
         // Galera nodes apply write sets, not a replication stream:
         // MASTER_GTID_WAIT answers -1 there, WSREP_SYNC_WAIT_UPTO_GTID waits
@@ -652,7 +702,11 @@ impl Session {
 
     /// What a completed command changed: session state to replay, pins, the
     /// transaction, the position of the session's writes.
-    async fn after(
+    /// Returns whether the connection's session tracking must be restored
+    /// (awaited by the caller: this runs for every statement and has nothing
+    /// to wait for otherwise).
+    #[must_use]
+    fn after(
         &mut self,
         cmd: u8,
         payload: &[u8],
@@ -660,7 +714,7 @@ impl Session {
         outcome: &Outcome,
         held: &mut Held,
         rt: &Runtime,
-    ) {
+    ) -> bool {
         let (learned, failed) = (&outcome.learned, outcome.failed);
         if let Some(schema) = &learned.schema {
             // An empty schema: the current database was dropped.
@@ -679,10 +733,11 @@ impl Session {
             self.last_insert_id = id;
             self.last_write_thread = Some((held.server, held.conn.greeting.connection_id));
         }
+        let mut retrack = false;
         match cmd {
             command::COM_QUERY | command::COM_STMT_EXECUTE | command::COM_STMT_BULK_EXECUTE => {
                 if let Some(c) = class {
-                    self.after_query(c, learned, failed, held).await;
+                    retrack = self.after_query(c, learned, failed);
                 }
             }
             command::COM_INIT_DB if !failed => {
@@ -729,10 +784,14 @@ impl Session {
         if !held.conn.session.unknown && held.conn.session.state != self.state {
             held.conn.session.state = self.state.clone();
         }
+        retrack
     }
 
-    async fn after_query(&mut self, c: &Classification, learned: &Learned, failed: bool, held: &mut Held) {
+    /// Returns whether the connection's session tracking must be restored.
+    #[must_use]
+    fn after_query(&mut self, c: &Classification, learned: &Learned, failed: bool) -> bool {
         let e = c.effects;
+        let mut retrack = false;
         if e.has(Effects::CONNECTION_ID) {
             self.pins.add(Pin::ConnectionId);
         }
@@ -750,12 +809,7 @@ impl Session {
                 }
                 self.state.set_variable(&v.name, &v.value);
             }
-            if c.session_vars.iter().any(|v| v.name.starts_with("session_track")) {
-                if let Err(err) = held.conn.retrack().await {
-                    warn!(error = %err, "could not restore session tracking");
-                    held.conn.poisoned = true;
-                }
-            }
+            retrack = c.session_vars.iter().any(|v| v.name.starts_with("session_track"));
             if c.session_vars.iter().any(|v| v.name.starts_with("next transaction")) {
                 self.pins.add(Pin::NextTransaction);
             }
@@ -773,7 +827,7 @@ impl Session {
             self.pins.add(Pin::UntrackedState);
         }
         if failed {
-            return;
+            return retrack;
         }
         if e.has(Effects::USE_DB) {
             if let Some(db) = &c.use_db {
@@ -813,6 +867,7 @@ impl Session {
         if e.has(Effects::XA) {
             self.pins.add(Pin::Xa);
         }
+        retrack
     }
 
     fn track_client_setting(&mut self, name: &str, value: &str) {
@@ -1059,55 +1114,30 @@ impl Session {
         s: u32,
         payload: &[u8],
     ) -> Result<(Bytes, Option<Vec<Bytes>>), Option<Vec<u8>>> {
-        let max = self.runtime.config.routing.max_prepared_per_connection;
         let Some(st) = self.statements.by_id.get_mut(&s) else { return Err(None) };
         let executing = payload.first() == Some(&command::COM_STMT_EXECUTE);
         let watch = executing && held.conn.cache_metadata();
         let generation = held.conn.statements.generation();
         let remembered = st.on.filter(|(uid, g, _)| *uid == held.conn.uid && *g == generation).map(|(_, _, p)| p);
         st.on_hits = st.on_hits.wrapping_add(1);
-        let mut found = match remembered {
+        let found = match remembered {
             // Now and then the full lookup, which marks the statement used.
             Some(p) if st.on_hits % LRU_REFRESH != 0 => Some(p),
             _ => held.conn.statements.get(&st.sql),
         };
-        if let Some(p) = found.filter(|p| watch && p.metadata != st.metadata) {
-            held.conn.statements.remove(&st.sql);
-            close_on(held, p.id).await;
-            found = None;
-        }
         let mut restore = None;
         let prepared = match found {
-            Some(p) => p,
-            None => {
-                let mut cmd = vec![command::COM_STMT_PREPARE];
-                cmd.extend_from_slice(&st.sql);
-                let mut framed = bytes::BytesMut::new();
-                crate::protocol::packet::write_packet(&mut framed, 0, &cmd);
-                self.shared.statements.prepared_for_execution();
-                let reply = read_prepare(held, &framed, watch).await.map_err(|_| None)?;
-                let Some((id, _, params)) = reply.ok else {
-                    // The server refused it here (a table gone, say): its error,
-                    // as the client's execution's reply.
-                    let payload = reply.raw.get(4..).map(<[u8]>::to_vec).unwrap_or_default();
-                    return Err(Some(payload));
-                };
-                if watch && reply.metadata != st.metadata {
-                    restore = Some(reply.columns);
-                }
-                let p = Prepared { id, params, metadata: reply.metadata, types: 0 };
-                for old in held.conn.statements.insert(st.sql.clone(), p, max) {
-                    close_on(held, old).await;
-                }
+            Some(p) if !(watch && p.metadata != st.metadata) => p,
+            // Boxed, as the long data below: most executions find their
+            // statement, and this future is built and polled through for each.
+            stale => {
+                let (p, defs) = Box::pin(self.prepare_for_execution(held, s, stale, watch)).await?;
+                restore = defs;
                 p
             }
         };
-        for (param, data) in self.statements.take_long_data(s) {
-            let mut cmd = vec![command::COM_STMT_SEND_LONG_DATA];
-            cmd.extend_from_slice(&prepared.id.to_le_bytes());
-            cmd.extend_from_slice(&param.to_le_bytes());
-            cmd.extend_from_slice(&data);
-            held.conn.io.write_payload(0, &cmd).await.map_err(|_| None)?;
+        if self.statements.has_long_data(s) {
+            Box::pin(self.send_long_data(held, s, prepared.id)).await.map_err(|_| None)?;
         }
         let Some(st) = self.statements.by_id.get_mut(&s) else { return Err(None) };
         // Types the client left out are put back: room for them. Framed in
@@ -1136,6 +1166,68 @@ impl Session {
         self.frame_buf = buf;
         Ok((framed, restore))
     }
+}
+
+impl Session {
+    /// Statement `s` prepared on the connection of `held`, in place of
+    /// `stale` (prepared there with other column definitions than the
+    /// client has) if any; with the definitions to restore for the client.
+    async fn prepare_for_execution(
+        &mut self,
+        held: &mut Held,
+        s: u32,
+        stale: Option<Prepared>,
+        watch: bool,
+    ) -> Result<(Prepared, Option<Vec<Bytes>>), Option<Vec<u8>>> {
+        let max = self.runtime.config.routing.max_prepared_per_connection;
+        let Some(st) = self.statements.by_id.get(&s) else { return Err(None) };
+        let (sql, metadata) = (st.sql.clone(), st.metadata);
+        if let Some(p) = stale {
+            held.conn.statements.remove(&sql);
+            close_on(held, p.id).await;
+        }
+        let mut cmd = vec![command::COM_STMT_PREPARE];
+        cmd.extend_from_slice(&sql);
+        let mut framed = bytes::BytesMut::new();
+        crate::protocol::packet::write_packet(&mut framed, 0, &cmd);
+        self.shared.statements.prepared_for_execution();
+        let reply = read_prepare(held, &framed, watch).await.map_err(|_| None)?;
+        let Some((id, _, params)) = reply.ok else {
+            // The server refused it here (a table gone, say): its error,
+            // as the client's execution's reply.
+            let payload = reply.raw.get(4..).map(<[u8]>::to_vec).unwrap_or_default();
+            return Err(Some(payload));
+        };
+        let restore = (watch && reply.metadata != metadata).then_some(reply.columns);
+        let p = Prepared { id, params, metadata: reply.metadata, types: 0 };
+        for old in held.conn.statements.insert(sql, p, max) {
+            close_on(held, old).await;
+        }
+        Ok((p, restore))
+    }
+
+    /// Sends statement `s`'s long data to backend statement `id`.
+    async fn send_long_data(&mut self, held: &mut Held, s: u32, id: u32) -> std::io::Result<()> {
+        for (param, data) in self.statements.take_long_data(s) {
+            let mut cmd = vec![command::COM_STMT_SEND_LONG_DATA];
+            cmd.extend_from_slice(&id.to_le_bytes());
+            cmd.extend_from_slice(&param.to_le_bytes());
+            cmd.extend_from_slice(&data);
+            held.conn.io.write_payload(0, &cmd).await?;
+        }
+        Ok(())
+    }
+}
+
+/// What a read must wait for before it runs on a server (read-your-writes).
+enum OwnWrites {
+    /// Nothing: the server has applied the writes, or there are none.
+    Applied,
+    /// Its position cannot be asked for: the read goes to the master.
+    Unknown,
+    /// The server is asked to wait for `position` (the global write `epoch`
+    /// when read_your_writes = "global").
+    WaitFor { epoch: Option<u64>, position: String },
 }
 
 struct PrepareReply {

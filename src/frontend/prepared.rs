@@ -133,6 +133,10 @@ impl Statements {
         self.long_data_held += cost;
     }
 
+    pub fn has_long_data(&self, id: u32) -> bool {
+        self.by_id.get(&id).is_some_and(|st| !st.long_data.is_empty())
+    }
+
     /// Hands over statement `id`'s long data (to send it with its execution,
     /// or to drop it on a reset).
     pub fn take_long_data(&mut self, id: u32) -> Vec<(u16, Bytes)> {
