@@ -619,8 +619,14 @@ impl Session {
                 (None, gtid)
             }
             ReadYourWrites::Global => {
+                // The epoch first, one atomic load: the position is built under
+                // a lock, and only a replica behind the writes needs it.
+                let applied = server.applied_epoch.load(std::sync::atomic::Ordering::Acquire);
+                if applied >= self.shared.writes.epoch() {
+                    return OwnWrites::Applied;
+                }
                 let Some((epoch, position)) = self.shared.writes.position() else { return OwnWrites::Applied };
-                if server.applied_epoch.load(std::sync::atomic::Ordering::Acquire) >= epoch {
+                if applied >= epoch {
                     return OwnWrites::Applied;
                 }
                 (Some(epoch), position)
