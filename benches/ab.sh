@@ -17,8 +17,11 @@
 # $RWSPLIT_PORT, each with config/rwsplit.toml. A WARMUP-second run through
 # each, then ROUNDS rounds of one SECONDS-second sysbench run per target (round
 # r starts at the r-th target); around each run the proxy's utime and stime
-# (/proc/PID/stat). Prints one line per run and, per target, the medians over
-# rounds: tps, user, system and total µs per statement.
+# (/proc/PID/stat) and the cluster's servers' utime+stime. Prints one line per
+# run and, per target, the medians over rounds: tps, the proxy's user, system
+# and total µs per statement, and the servers' (on two shared cores what the
+# servers spend per statement counts as much as the proxy's, and a proxy can
+# change it: the commands it sends, how it sends them).
 #
 # Environment (defaults in brackets; benches/lib.sh lists the shared ones):
 #   OLD_BIN (required)  OLD_PORT [6039]  WORKLOAD [oltp_point_select]
@@ -62,7 +65,7 @@ for name in "${TARGETS[@]}"; do
     tally_errors "$RESULTS_DIR/warmup.$name.txt" "$rc" "$name: warm-up"
 done
 
-# One line per run: target tps user_us sys_us total_us.
+# One line per run: target tps user_us sys_us total_us servers_us.
 : >"$RESULTS_DIR/runs.txt"
 for ((r = 0; r < ROUNDS; r++)); do
     for ((k = 0; k < ${#TARGETS[@]}; k++)); do
@@ -70,20 +73,22 @@ for ((r = 0; r < ROUNDS; r++)); do
         pid="${PID_OF[$name]}"
         out="$RESULTS_DIR/$name.$r.txt"
         read -r u0 s0 < <(cut -d' ' -f14,15 "/proc/$pid/stat")
+        srv0="$(servers_cpu_ticks)"
         rc=0
         sysbench_run "$WORKLOAD" "${PORT[$name]}" "$THREADS" "$SECONDS_PER_RUN" "$out" || rc=$?
         read -r u1 s1 < <(cut -d' ' -f14,15 "/proc/$pid/stat")
+        srv1="$(servers_cpu_ticks)"
         tally_errors "$out" "$rc" "$name"
         events="$(report_value "$out" 'total number of events')"
         [[ "$events" =~ ^[0-9]+$ && "$events" -gt 0 ]] || die "no statements in $out"
         line="$(python3 -c 'import sys
-n, ev, secs, tck, u, s = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]), int(sys.argv[6])
+n, ev, secs, tck, u, s, srv = sys.argv[1], *map(int, sys.argv[2:])
 us = lambda t: t * 1e6 / tck / ev
-print(f"{n} {ev / secs:.0f} {us(u):.2f} {us(s):.2f} {us(u + s):.2f}")' \
-            "$name" "$events" "$SECONDS_PER_RUN" "$CLK_TCK" $((u1 - u0)) $((s1 - s0)))"
+print(f"{n} {ev / secs:.0f} {us(u):.2f} {us(s):.2f} {us(u + s):.2f} {us(srv):.1f}")' \
+            "$name" "$events" "$SECONDS_PER_RUN" "$CLK_TCK" $((u1 - u0)) $((s1 - s0)) $((srv1 - srv0)))"
         echo "$line" >>"$RESULTS_DIR/runs.txt"
-        read -r _ tps user sys total <<<"$line"
-        log "round $((r + 1)) $name: $tps tps, CPU per statement user $user + system $sys = $total µs"
+        read -r _ tps user sys total servers <<<"$line"
+        log "round $((r + 1)) $name: $tps tps, CPU per statement user $user + system $sys = $total µs, servers $servers µs"
     done
 done
 ((errs == 0)) || die "sysbench reported errors (see $RESULTS_DIR)"
@@ -92,8 +97,8 @@ done
     echo "benches/ab.sh: $WORKLOAD, $THREADS threads, $ROUNDS round(s) of ${SECONDS_PER_RUN}s;" \
         "old = $OLD_BIN, new = $(git -C "$REPO_ROOT" describe --always --dirty 2>/dev/null || echo '?')"
     echo
-    echo "| target | tps | user µs/statement | system µs/statement | total µs/statement |"
-    echo "|---|---:|---:|---:|---:|"
+    echo "| target | tps | user µs/statement | system µs/statement | total µs/statement | servers' µs/statement |"
+    echo "|---|---:|---:|---:|---:|---:|"
     python3 -c 'import statistics, sys
 rows = {}
 for line in open(sys.argv[1]):
@@ -102,7 +107,7 @@ for line in open(sys.argv[1]):
 for n in ("haproxy", "old", "new"):
     cols = list(zip(*rows[n]))
     med = [statistics.median(c) for c in cols]
-    print(f"| {n} | {med[0]:.0f} | {med[1]:.2f} | {med[2]:.2f} | {med[3]:.2f} |")' "$RESULTS_DIR/runs.txt"
+    print(f"| {n} | {med[0]:.0f} | {med[1]:.2f} | {med[2]:.2f} | {med[3]:.2f} | {med[4]:.1f} |")' "$RESULTS_DIR/runs.txt"
     echo
-    echo "Medians over rounds. Per run: $RESULTS_DIR/runs.txt (target tps user system total)."
+    echo "Medians over rounds. Per run: $RESULTS_DIR/runs.txt (target tps user system total servers)."
 } | tee "$RESULTS_DIR/summary.md"
