@@ -14,7 +14,9 @@
 #      on the rwsplit process for PROFILE_SECONDS while sysbench runs through it;
 #      writes perf report --no-children (self) and --children to the results
 #      directory and prints the top TOP entries of each; HAProxy's own self
-#      profile goes next to it when PROFILE_HAPROXY=1;
+#      profile goes next to it when PROFILE_HAPROXY=1; a flame graph of each
+#      (flamegraph.TARGET.svg, by benches/flamegraph.py from `perf script`,
+#      with the folded stacks in perf.TARGET.folded);
 #   3. for rwsplit, then HAProxy: strace -c -f attached to the proxy during a
 #      STRACE_SECONDS sysbench run (started after strace attached, ended before it
 #      detaches, so every statement of the run and only those are counted, plus
@@ -104,6 +106,11 @@ profile_cpu() { # target
     # Call chains of the self profile, for reading.
     perf report -i "$data" --no-children --stdio --percent-limit 1 -g caller,0.5,callee,function,percent \
         >"$RESULTS_DIR/perf.$target.callers.txt" 2>/dev/null || true
+    # The flame graph, and its folded stacks for other viewers.
+    perf script -i "$data" 2>/dev/null \
+        | python3 "$REPO_ROOT/benches/flamegraph.py" --title "$target: $WORKLOAD, $THREADS threads" \
+            --folded "$RESULTS_DIR/perf.$target.folded" >"$RESULTS_DIR/flamegraph.$target.svg" \
+        || die "flame graph of $target failed"
 }
 # The top entries of a perf report: "percent(s) [k|.] symbol", trailing columns cut.
 top_entries() { # file n [filter: a grep -F pattern on the line]
@@ -186,4 +193,4 @@ trace_syscalls haproxy
             END { printf "~total %.3f %.3f\n", tr / r, th / h }' \
         | sort -k2,2gr | awk '$2 >= 0.001 || $3 >= 0.001 { sub(/^~/, "", $1); printf "| %s | %s | %s |\n", $1, $2, $3 }'
 } | tee "$RESULTS_DIR/profile.md"
-log "perf data, reports and strace summaries in $RESULTS_DIR (perf report -i $RESULTS_DIR/perf.rwsplit.data)"
+log "perf data, reports, flame graphs (flamegraph.*.svg) and strace summaries in $RESULTS_DIR (perf report -i $RESULTS_DIR/perf.rwsplit.data)"
