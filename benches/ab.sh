@@ -43,9 +43,7 @@ WARMUP="${WARMUP:-3}"
 require_tools sysbench haproxy mariadb cargo getconf python3
 [[ -n "$OLD_BIN" && -x "$OLD_BIN" ]] || die "OLD_BIN must name an rwsplit binary to compare with (see the header)"
 check_workload_name "$WORKLOAD"
-for v in OLD_PORT THREADS SECONDS_PER_RUN ROUNDS WARMUP; do
-    [[ "${!v}" =~ ^[1-9][0-9]*$ ]] || die "$v must be a positive integer (got '${!v}')"
-done
+require_positive_ints OLD_PORT THREADS SECONDS_PER_RUN ROUNDS WARMUP
 workload_writes "$WORKLOAD" && die "$WORKLOAD writes: HAProxy's replica port would refuse it (use a read-only workload)"
 
 bench_init

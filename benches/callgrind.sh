@@ -38,9 +38,7 @@ START_DEADLINE=120
 
 require_tools sysbench haproxy mariadb cargo getconf valgrind callgrind_control callgrind_annotate
 check_workload_name "$WORKLOAD"
-for v in THREADS STATEMENTS WARMUP_STATEMENTS TOP; do
-    [[ "${!v}" =~ ^[1-9][0-9]*$ ]] || die "$v must be a positive integer (got '${!v}')"
-done
+require_positive_ints THREADS STATEMENTS WARMUP_STATEMENTS TOP
 workload_writes "$WORKLOAD" && die "$WORKLOAD writes: HAProxy's replica port would refuse it (use a read-only workload)"
 
 bench_init

@@ -198,6 +198,13 @@ workload_opts() { if [[ "$1" == *_skip_trx ]]; then echo "--skip_trx=on"; fi; }
 # True for a workload that writes (it must run on the master).
 workload_writes() { [[ "$1" =~ write|insert|update|delete ]]; }
 check_workload_name() { [[ "$1" =~ ^[a-z_]+$ ]] || die "bad workload name '$1'"; }
+# Dies unless each named setting holds a positive integer.
+require_positive_ints() { # NAME...
+    local v
+    for v in "$@"; do
+        [[ "${!v}" =~ ^[1-9][0-9]*$ ]] || die "$v must be a positive integer (got '${!v}')"
+    done
+}
 
 sysbench_common=(
     --db-driver=mysql --mysql-host=127.0.0.1 --mysql-user="$DB_USER" --mysql-password="$DB_PASS"

@@ -96,12 +96,10 @@ LATENCY_MAX=1.2
 RSS_MAX_KIB=16
 
 require_tools sysbench haproxy mariadb cargo getconf "$PYTHON"
-[[ "$DURATION" =~ ^[1-9][0-9]*$ ]] || die "DURATION must be a positive integer (got '$DURATION')"
+require_positive_ints DURATION ROUNDS LATENCY_BLOCK
 [[ "$WARMUP" =~ ^[0-9]+$ ]] || die "WARMUP must be a non-negative integer (got '$WARMUP')"
-[[ "$ROUNDS" =~ ^[1-9][0-9]*$ ]] || die "ROUNDS must be a positive integer (got '$ROUNDS')"
 [[ "$IDLE_CLIENTS" =~ ^[0-9]+$ ]] || die "IDLE_CLIENTS must be a non-negative integer (got '$IDLE_CLIENTS')"
 [[ "$LATENCY_STATEMENTS" =~ ^[0-9]+$ ]] || die "LATENCY_STATEMENTS must be a non-negative integer (got '$LATENCY_STATEMENTS')"
-[[ "$LATENCY_BLOCK" =~ ^[1-9][0-9]*$ ]] || die "LATENCY_BLOCK must be a positive integer (got '$LATENCY_BLOCK')"
 ((${#CASES[@]} > 0)) || die "no CASES"
 for c in "${CASES[@]}"; do
     [[ "$c" =~ ^([a-z_]+):([1-9][0-9]*)$ ]] || die "bad case '$c' (want workload:threads, e.g. oltp_point_select:16)"

@@ -46,9 +46,7 @@ PROFILE_HAPROXY="${PROFILE_HAPROXY:-1}"
 
 require_tools sysbench haproxy mariadb cargo getconf perf strace
 check_workload_name "$WORKLOAD"
-for v in THREADS PROFILE_SECONDS STRACE_SECONDS TOP PERF_FREQ; do
-    [[ "${!v}" =~ ^[1-9][0-9]*$ ]] || die "$v must be a positive integer (got '${!v}')"
-done
+require_positive_ints THREADS PROFILE_SECONDS STRACE_SECONDS TOP PERF_FREQ
 [[ "$WARMUP" =~ ^[0-9]+$ ]] || die "WARMUP must be a non-negative integer (got '$WARMUP')"
 
 bench_init

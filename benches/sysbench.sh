@@ -102,10 +102,8 @@ THREADS="${THREADS:-16}"
 read -r -a WORKLOADS <<<"${WORKLOADS:-oltp_point_select oltp_read_only oltp_read_only_skip_trx oltp_read_write}"
 
 require_tools sysbench haproxy mariadb cargo getconf
-[[ "$DURATION" =~ ^[1-9][0-9]*$ ]] || die "DURATION must be a positive integer (got '$DURATION')"
+require_positive_ints DURATION ROUNDS THREADS
 [[ "$WARMUP" =~ ^[0-9]+$ ]] || die "WARMUP must be a non-negative integer (got '$WARMUP')"
-[[ "$ROUNDS" =~ ^[1-9][0-9]*$ ]] || die "ROUNDS must be a positive integer (got '$ROUNDS')"
-[[ "$THREADS" =~ ^[1-9][0-9]*$ ]] || die "THREADS must be a positive integer (got '$THREADS')"
 for wl in "${WORKLOADS[@]}"; do check_workload_name "$wl"; done
 
 bench_init
