@@ -27,8 +27,9 @@ pub struct StatementCache {
     by_sql: HashMap<Bytes, (Prepared, u64), foldhash::fast::RandomState>,
     tick: u64,
     /// Changes with every change to the statements (added, closed,
-    /// metadata): a `Prepared` remembered at one generation is still this
-    /// connection's at the same generation (see `ClientStmt::on`).
+    /// metadata, parameter types): a `Prepared` remembered at one generation
+    /// is still this connection's at the same generation (see
+    /// `ClientStmt::on`).
     generation: u64,
 }
 

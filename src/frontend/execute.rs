@@ -1132,7 +1132,7 @@ impl Session {
             _ => held.conn.statements.get(&st.sql),
         };
         let mut restore = None;
-        let prepared = match found {
+        let mut prepared = match found {
             Some(p) if !(watch && p.metadata != st.metadata) => p,
             // Boxed, as the long data below: most executions find their
             // statement, and this future is built and polled through for each.
@@ -1151,7 +1151,6 @@ impl Session {
         // statement's packet is dropped: no allocation per execution.
         let capacity = payload.len() + 1 + st.types.as_ref().map_or(0, Vec::len);
         let mut buf = std::mem::take(&mut self.frame_buf);
-        let mut prepared = prepared;
         let mut types = prepared.types;
         crate::protocol::packet::frame_into(&mut buf, 0, capacity.max(FRAME_BUF_MIN), |out| match payload.first() {
             Some(&command::COM_STMT_EXECUTE) => types = put_execute(out, payload, prepared.id, st, prepared.types),
@@ -1172,9 +1171,7 @@ impl Session {
         self.frame_buf = buf;
         Ok((framed, restore))
     }
-}
 
-impl Session {
     /// Statement `s` prepared on the connection of `held`, in place of
     /// `stale` (prepared there with other column definitions than the
     /// client has) if any; with the definitions to restore for the client.

@@ -188,7 +188,7 @@ pub(super) fn put_execute(out: &mut BytesMut, payload: &[u8], id: u32, st: &mut 
                 return st.types_tag;
             }
         }
-        Some(0) if n > 0 && st.types.is_some() && on_conn != st.types_tag => {
+        Some(0) if n > 0 && on_conn != st.types_tag => {
             if let Some(t) = st.types.as_ref() {
                 put_with_id(out, &payload[..bound_at], id);
                 out.extend_from_slice(&[1]);
